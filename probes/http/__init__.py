@@ -1,0 +1,1 @@
+"""HTTP probe kinds: request sequences with expectations, and the auth check."""

@@ -1,0 +1,1 @@
+"""Performance probe: the golden path's timing targets, measured from real traffic."""

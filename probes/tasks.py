@@ -1,0 +1,71 @@
+"""Celery tasks: take a run id, claim the run, probe, store each result as it comes."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+
+from probes.base import CheckSpec, ProbeContext
+from probes.engine import run_checks
+from probes.suite_loader import suite_check_specs
+from runs.models import Run, TestCase
+from runs.services import EXECUTE_RUN_TASK, claim_run, fail_run, finish_run, record_result
+
+logger = logging.getLogger(__name__)
+
+
+def checks_for_run(run: Run) -> tuple[list[CheckSpec], dict[str, TestCase]]:
+    """The suite's checks within the run's scope, minus any already stored (a resumed run)."""
+    test_cases = {tc.node_id: tc for tc in run.suite.test_cases.filter(active=True)}
+    scoped = set(run.scope_test_cases.values_list("node_id", flat=True))
+    done = set(run.results.values_list("test_case__node_id", flat=True))
+    specs = [
+        spec
+        for spec in suite_check_specs(run.suite)
+        if spec.id in test_cases and (not scoped or spec.id in scoped) and spec.id not in done
+    ]
+    return specs, test_cases
+
+
+def probe_context(run: Run) -> ProbeContext:
+    environment = run.environment
+    return ProbeContext(
+        base_url=run.base_url,
+        ws_url=run.ws_url or environment.effective_ws_url,
+        allowed_hosts=environment.allowed_host_set(),
+        client_id=environment.client_id,
+        client_secret=os.environ.get(environment.client_secret_env, "") if environment.client_secret_env else "",
+        token_path=run.suite.definition.get("auth", {}).get("token_path", "/api/auth/token"),
+    )
+
+
+@shared_task(name=EXECUTE_RUN_TASK, bind=True, acks_late=True, ignore_result=True)
+def execute_run(self, run_id: int) -> None:
+    run = claim_run(run_id, self.request.hostname or "worker")
+    if run is None:
+        logger.info("run %s: nothing to do (deleted, cancelled or already taken)", run_id)
+        return
+    logger.info("run %s: started on %s", run_id, run.base_url)
+    try:
+        specs, test_cases = checks_for_run(run)
+        for outcome in run_checks(specs, probe_context(run)):
+            record_result(run, test_cases[outcome.check_id], outcome)
+        finish_run(run)
+    except SoftTimeLimitExceeded:
+        fail_run(
+            run,
+            f"The run passed its time limit (GOLDPATH_RUN_TIME_LIMIT={settings.GOLDPATH_RUN_TIME_LIMIT} s) "
+            "and was stopped; the results stored so far are kept.",
+        )
+    except Exception as exc:
+        logger.exception("run %s: internal error", run_id)
+        fail_run(
+            run,
+            f"The worker hit an internal error ({type(exc).__name__}: {exc}); results so far are kept. Rerun to try again.",
+        )
+    else:
+        logger.info("run %s: %s %s", run_id, run.status, run.verdict)

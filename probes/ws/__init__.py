@@ -1,0 +1,1 @@
+"""WebSocket probe kinds: handshake, message send, agent event stream, fan-out."""

@@ -1,0 +1,77 @@
+from django.contrib import admin
+
+from runs.models import Category, Environment, ImpactTag, Measurement, Note, Result, Run, Suite, TestCase
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(admin.ModelAdmin):
+    list_display = ("name", "base_url", "ws_url", "allowed_hosts", "owner")
+    search_fields = ("name", "base_url")
+
+
+class CategoryInline(admin.TabularInline):
+    model = Category
+    extra = 0
+
+
+@admin.register(Suite)
+class SuiteAdmin(admin.ModelAdmin):
+    list_display = ("name", "title", "version", "loaded_at")
+    readonly_fields = ("version", "source_path", "definition", "loaded_at")
+    inlines = [CategoryInline]
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ("name", "suite", "order", "critical")
+    list_filter = ("suite", "critical")
+
+
+@admin.register(ImpactTag)
+class ImpactTagAdmin(admin.ModelAdmin):
+    list_display = ("name", "mrr", "severity")
+    list_filter = ("severity",)
+
+
+@admin.register(TestCase)
+class TestCaseAdmin(admin.ModelAdmin):
+    list_display = ("name", "node_id", "suite", "category", "kind", "active")
+    list_filter = ("suite", "category", "active")
+    search_fields = ("name", "node_id")
+    filter_horizontal = ("impact_tags",)
+
+
+class ResultInline(admin.TabularInline):
+    model = Result
+    extra = 0
+    fields = ("test_case", "outcome", "duration_s", "message", "failure_class")
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = ("id", "suite", "environment", "status", "verdict", "trigger", "created", "passed", "total")
+    list_filter = ("status", "verdict", "trigger", "environment", "suite")
+    raw_id_fields = ("parent", "triggered_by")
+    readonly_fields = ("created", "started_at", "finished_at", "heartbeat_at", "worker")
+    inlines = [ResultInline]
+
+
+@admin.register(Result)
+class ResultAdmin(admin.ModelAdmin):
+    list_display = ("id", "run", "test_case", "outcome", "duration_s", "failure_class")
+    list_filter = ("outcome",)
+    raw_id_fields = ("run", "test_case")
+
+
+@admin.register(Measurement)
+class MeasurementAdmin(admin.ModelAdmin):
+    list_display = ("run", "name", "p50", "p95", "target", "ok")
+    raw_id_fields = ("run", "test_case")
+
+
+@admin.register(Note)
+class NoteAdmin(admin.ModelAdmin):
+    list_display = ("run", "author", "created")
+    raw_id_fields = ("run",)

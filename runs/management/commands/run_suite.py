@@ -1,0 +1,122 @@
+"""Run a suite through the broker and a worker: `python manage.py run_suite golden-path ...`."""
+
+import json
+import time
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from probes.suite_loader import SuiteFileError, load_all_suites
+from runs.models import Environment, Run, RunStatus, Suite, validate_probe_url
+from runs.reporting import build_report, report_json
+from runs.services import DispatchError, create_run
+
+DEFAULT_SECRET_ENV = "GOLDPATH_TARGET_SECRET"
+
+
+class Command(BaseCommand):
+    help = "Queue a run of SUITE; with --wait, follow it to the end and print the report."
+
+    def add_arguments(self, parser):
+        parser.add_argument("suite")
+        parser.add_argument("--env", default="local", help="Environment name (created if new). Default: local")
+        parser.add_argument("--base-url", help="HTTP base URL of the service; sets the environment's URL")
+        parser.add_argument("--ws-url", help="WebSocket URL (default: <base-url host>/ws)")
+        parser.add_argument("--client-id", help="Client id for the token endpoint (new environments: goldpath-demo)")
+        parser.add_argument(
+            "--client-secret-env",
+            help=f"Name of the variable holding the client secret on the workers (new environments: {DEFAULT_SECRET_ENV})",
+        )
+        parser.add_argument("--wait", action="store_true", help="Wait for the run to end")
+        parser.add_argument("--json", action="store_true", help="Print the report as one JSON object")
+        parser.add_argument(
+            "--pickup-timeout", type=float, default=30, help="Seconds to wait for a worker to start the run"
+        )
+        parser.add_argument("--timeout", type=float, default=600, help="Seconds to wait for the run to end")
+
+    def handle(self, *args, **options):
+        try:
+            load_all_suites()
+        except SuiteFileError as exc:
+            raise CommandError(str(exc)) from None
+        suite = Suite.objects.filter(name=options["suite"]).first()
+        if suite is None:
+            known = ", ".join(Suite.objects.values_list("name", flat=True)) or "none"
+            raise CommandError(f"unknown suite {options['suite']!r}; known suites: {known}")
+        environment = self.environment(options)
+        try:
+            run = create_run(suite, environment, trigger=Run.Trigger.MANUAL)
+        except DispatchError as exc:
+            raise CommandError(str(exc)) from None
+        if not options["wait"]:
+            self.stdout.write(f"Run #{run.pk} queued: {run.get_absolute_url()}")
+            return
+        run = self.wait(run, options["pickup_timeout"], options["timeout"])
+        report = build_report(run)
+        if options["json"]:
+            self.stdout.write(json.dumps(report_json(report), indent=2))
+        else:
+            self.print_summary(report)
+        if run.status == RunStatus.ERROR:
+            raise CommandError(f"run #{run.pk} ended in error: {run.status_message}")
+
+    def environment(self, options) -> Environment:
+        name = options["env"]
+        environment = Environment.objects.filter(name=name).first()
+        if environment is None and not options["base_url"]:
+            raise CommandError(f"environment {name!r} does not exist; give --base-url to create it")
+        if environment is None:
+            environment = Environment(
+                name=name,
+                client_id=options["client_id"] or "goldpath-demo",
+                client_secret_env=options["client_secret_env"] or DEFAULT_SECRET_ENV,
+            )
+        if options["base_url"]:
+            for url in filter(None, (options["base_url"], options["ws_url"])):
+                try:
+                    validate_probe_url(url)
+                except ValidationError as exc:
+                    raise CommandError(exc.messages[0]) from None
+            environment.base_url = options["base_url"]
+            environment.ws_url = options["ws_url"] or ""
+        for field in ("client_id", "client_secret_env"):
+            if options[field]:
+                setattr(environment, field, options[field])
+        allowed = environment.allowed_host_set()
+        for url in (environment.base_url, environment.effective_ws_url):
+            host = urlsplit(url).hostname
+            if host not in allowed:
+                raise CommandError(
+                    f"host {host!r} is not in environment {name!r}'s allowed hosts ({', '.join(sorted(allowed))}); "
+                    "add it to the environment's allowed hosts first"
+                )
+        environment.save()
+        return environment
+
+    def wait(self, run: Run, pickup_timeout: float, timeout: float) -> Run:
+        started = time.monotonic()
+        while True:
+            run.refresh_from_db()
+            waited = time.monotonic() - started
+            if run.is_done:
+                return run
+            if run.status == RunStatus.QUEUED and waited > pickup_timeout:
+                raise CommandError(
+                    f"run #{run.pk} is still queued after {pickup_timeout:g} s: no worker picked it up. "
+                    "Start one with `celery -A dashboard worker` (it will then run), or check CELERY_BROKER_URL."
+                )
+            if waited > timeout:
+                raise CommandError(f"run #{run.pk} did not finish within {timeout:g} s (status: {run.status})")
+            time.sleep(0.25)
+
+    def print_summary(self, report) -> None:
+        run = report.run
+        duration = f" in {run.duration_s:.2f} s" if run.duration_s is not None else ""
+        self.stdout.write(f"Run #{run.pk} {run.verdict or run.status}: {run.passed}/{run.total} passed{duration}")
+        for result in report.failing:
+            self.stdout.write(f"  FAILED {result.test_case.name}: {result.message}")
+        for m in report.measurements:
+            figure = f"p50 {m.p50:.1f} ms, p95 {m.p95:.1f} ms" if m.p95 is not None else m.note
+            self.stdout.write(f"  {m.name}: {figure} (target < {m.target:g} ms)")
+        self.stdout.write(f"Report: {run.get_absolute_url()}")

@@ -1,0 +1,301 @@
+"""Goldpath's domain: what was checked, where, when, with what outcome and evidence."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+
+def validate_probe_url(value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
+        raise ValidationError(f"{value!r} is not a usable URL: give a scheme (http, https, ws or wss) and a host.")
+
+
+class Environment(models.Model):
+    """A deployment that probes may reach (staging, production, a local target).
+
+    Probes only connect to hosts in ``allowed_hosts``. Auth secrets are referenced by the
+    name of an environment variable on the workers and are never stored or shown.
+    """
+
+    name = models.SlugField(max_length=64, unique=True)
+    base_url = models.CharField(max_length=500, validators=[validate_probe_url])
+    ws_url = models.CharField(max_length=500, blank=True, validators=[validate_probe_url])
+    allowed_hosts = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="Comma-separated host names probes may reach. Empty: the hosts of the URLs above.",
+    )
+    client_id = models.CharField(max_length=200, blank=True)
+    client_secret_env = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Name of the environment variable that holds the client secret on the workers.",
+    )
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def effective_ws_url(self) -> str:
+        if self.ws_url:
+            return self.ws_url
+        parts = urlsplit(self.base_url)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        return f"{scheme}://{parts.netloc}/ws"
+
+    def allowed_host_set(self) -> set[str]:
+        hosts = {h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()}
+        if not hosts:
+            hosts = {urlsplit(u).hostname or "" for u in (self.base_url, self.effective_ws_url)}
+        return hosts - {""}
+
+
+class Suite(models.Model):
+    """A named, versioned set of checks, loaded from a file under version control."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    version = models.CharField(max_length=64, help_text="Content hash of the definition file.")
+    source_path = models.CharField(max_length=500, blank=True)
+    definition = models.JSONField(default=dict, help_text="The parsed suite file.")
+    loaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Category(models.Model):
+    """A group of checks; a failure in a *critical* category blocks the verdict."""
+
+    suite = models.ForeignKey(Suite, on_delete=models.CASCADE, related_name="categories")
+    name = models.CharField(max_length=100)
+    order = models.PositiveIntegerField(default=0)
+    critical = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["suite", "order", "name"]
+        constraints = [models.UniqueConstraint(fields=["suite", "name"], name="category_unique_name")]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImpactTag(models.Model):
+    """A business capability and the monthly recurring revenue that depends on it."""
+
+    class Severity(models.TextChoices):
+        HIGH = "high"
+        MEDIUM = "medium"
+        LOW = "low"
+
+    name = models.CharField(max_length=100, unique=True)
+    mrr = models.PositiveIntegerField(help_text="Monthly recurring revenue, in dollars.")
+    severity = models.CharField(max_length=10, choices=Severity, default=Severity.MEDIUM)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-mrr", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TestCase(models.Model):
+    """The stable identity of one check across runs."""
+
+    __test__ = False  # not a pytest test class
+
+    suite = models.ForeignKey(Suite, on_delete=models.CASCADE, related_name="test_cases")
+    node_id = models.CharField(max_length=500)
+    name = models.CharField(max_length=300)
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="test_cases")
+    impact_tags = models.ManyToManyField(ImpactTag, blank=True, related_name="test_cases")
+    kind = models.CharField(max_length=50, blank=True, help_text="Probe kind; empty when imported.")
+    order = models.PositiveIntegerField(default=0)
+    active = models.BooleanField(default=True, help_text="Still defined in the suite file.")
+
+    class Meta:
+        ordering = ["suite", "order", "name"]
+        constraints = [models.UniqueConstraint(fields=["suite", "node_id"], name="testcase_unique_node")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RunStatus(models.TextChoices):
+    """Allowed changes (enforced by ``runs.services.transition``):
+
+    queued  -> running | cancelled | error   (error: could not be dispatched)
+    running -> finished | error | cancelled | queued   (queued: resumed after a lost worker)
+    finished, error, cancelled: final.
+    """
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+
+ALLOWED_TRANSITIONS: dict[str, set[str]] = {
+    RunStatus.QUEUED: {RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.ERROR},
+    RunStatus.RUNNING: {RunStatus.FINISHED, RunStatus.ERROR, RunStatus.CANCELLED, RunStatus.QUEUED},
+    RunStatus.FINISHED: set(),
+    RunStatus.ERROR: set(),
+    RunStatus.CANCELLED: set(),
+}
+
+
+class Verdict(models.TextChoices):
+    PASS = "PASS", "PASS"
+    PARTIAL = "PARTIAL SUCCESS", "PARTIAL SUCCESS"
+    FAIL = "FAIL", "FAIL"
+
+
+class Run(models.Model):
+    class Trigger(models.TextChoices):
+        MANUAL = "manual"
+        RERUN = "rerun"
+        SCHEDULE = "schedule"
+        API = "api"
+        IMPORT = "import"
+
+    class Scope(models.TextChoices):
+        ALL = "all"
+        FAILED = "failed"
+        CATEGORY = "category"
+        TEST = "test"
+
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="runs")
+    suite = models.ForeignKey(Suite, on_delete=models.PROTECT, related_name="runs")
+    suite_version = models.CharField(max_length=64, blank=True)
+    trigger = models.CharField(max_length=20, choices=Trigger, default=Trigger.MANUAL)
+    triggered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
+    scope = models.CharField(max_length=20, choices=Scope, default=Scope.ALL)
+    scope_test_cases = models.ManyToManyField(TestCase, blank=True, related_name="+")
+    base_url = models.CharField(max_length=500, help_text="Where this run's probes were sent.")
+    ws_url = models.CharField(max_length=500, blank=True)
+
+    status = models.CharField(max_length=20, choices=RunStatus, default=RunStatus.QUEUED)
+    verdict = models.CharField(max_length=20, choices=Verdict, blank=True)
+    status_message = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_s = models.FloatField(null=True, blank=True)
+
+    total = models.PositiveIntegerField(default=0)
+    passed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["environment", "suite", "-created"])]
+
+    def __str__(self) -> str:
+        return f"Run #{self.pk} {self.suite.name} on {self.environment.name}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("runs-detail", args=[self.pk])
+
+    @property
+    def is_done(self) -> bool:
+        return not ALLOWED_TRANSITIONS[self.status]
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.passed / self.total if self.total else None
+
+
+class Result(models.Model):
+    class Outcome(models.TextChoices):
+        PASSED = "passed"
+        FAILED = "failed"
+        ERROR = "error"
+        SKIPPED = "skipped"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="results")
+    test_case = models.ForeignKey(TestCase, on_delete=models.CASCADE, related_name="results")
+    outcome = models.CharField(max_length=10, choices=Outcome)
+    duration_s = models.FloatField()
+    message = models.TextField(blank=True)
+    failure_class = models.CharField(max_length=100, blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    mock_flags = models.JSONField(default=list, blank=True)
+    attempt = models.PositiveIntegerField(default=1)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["test_case__order", "id"]
+        constraints = [models.UniqueConstraint(fields=["run", "test_case", "attempt"], name="result_unique_attempt")]
+
+    def __str__(self) -> str:
+        return f"{self.test_case} {self.outcome}"
+
+
+class Measurement(models.Model):
+    """A performance figure measured from real traffic, as percentiles over samples.
+
+    ``p50``/``p95`` are null when the metric could not be measured in this run;
+    ``note`` then says why.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="measurements")
+    test_case = models.ForeignKey(TestCase, null=True, blank=True, on_delete=models.SET_NULL)
+    key = models.SlugField(max_length=100)
+    name = models.CharField(max_length=200)
+    unit = models.CharField(max_length=20, default="ms")
+    target = models.FloatField()
+    comparison = models.CharField(max_length=2, default="lt", choices=[("lt", "<"), ("gt", ">")])
+    p50 = models.FloatField(null=True, blank=True)
+    p95 = models.FloatField(null=True, blank=True)
+    samples = models.JSONField(default=list, blank=True)
+    ok = models.BooleanField(null=True)
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="measurement_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.p50} {self.unit}"
+
+
+class Note(models.Model):
+    """Human analysis of a run (root cause, five whys, next steps), in Markdown."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    body = models.TextField()
+    created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created"]
+
+    def __str__(self) -> str:
+        return f"Note on run #{self.run_id}"

@@ -1,0 +1,184 @@
+"""Creating, dispatching, claiming and finishing runs: the one place their state changes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from kombu.utils.url import maybe_sanitize_url
+
+from runs.analysis.verdict import DEFAULT_MIN_PASS_RATE, compute_verdict
+from runs.models import ALLOWED_TRANSITIONS, Environment, Measurement, Result, Run, RunStatus, Suite, TestCase
+from runs.reporting import result_facts
+
+logger = logging.getLogger(__name__)
+
+EXECUTE_RUN_TASK = "probes.execute_run"
+MAX_MESSAGE_CHARS = 10_000
+OUTCOME_COUNTERS = {
+    Result.Outcome.PASSED: "passed",
+    Result.Outcome.FAILED: "failed",
+    Result.Outcome.ERROR: "errors",
+    Result.Outcome.SKIPPED: "skipped",
+}
+
+
+class DispatchError(Exception):
+    """The run could not be handed to the broker; the run was marked as error."""
+
+
+def transition(run: Run, to: str, **fields) -> bool:
+    """Move ``run`` to status ``to`` if its current status allows it (see RunStatus).
+
+    A conditional UPDATE: when two workers or two clicks race, exactly one wins.
+    """
+    sources = [source for source, targets in ALLOWED_TRANSITIONS.items() if to in targets]
+    changed = Run.objects.filter(pk=run.pk, status__in=sources).update(status=to, **fields)
+    if changed:
+        run.status = to
+        for name, value in fields.items():
+            setattr(run, name, value)
+    return bool(changed)
+
+
+def create_run(
+    suite: Suite,
+    environment: Environment,
+    *,
+    trigger: str = Run.Trigger.MANUAL,
+    user=None,
+    parent: Run | None = None,
+    scope: str = Run.Scope.ALL,
+    test_cases: Iterable[TestCase] = (),
+    base_url: str | None = None,
+    ws_url: str | None = None,
+) -> Run:
+    """Store a queued run and dispatch it to the workers once the row is committed."""
+    with transaction.atomic():
+        run = Run.objects.create(
+            suite=suite,
+            suite_version=suite.version,
+            environment=environment,
+            trigger=trigger,
+            triggered_by=user,
+            parent=parent,
+            scope=scope,
+            base_url=base_url or environment.base_url,
+            ws_url=ws_url or environment.effective_ws_url,
+        )
+        if test_cases:
+            run.scope_test_cases.set(test_cases)
+        transaction.on_commit(lambda: dispatch_run(run))
+    return run
+
+
+def dispatch_run(run: Run) -> None:
+    """Send the run to the broker; if that fails, end it as error with what to do."""
+    from dashboard.celery import app
+
+    try:
+        app.send_task(
+            EXECUTE_RUN_TASK,
+            args=[run.pk],
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+        )
+    except Exception as exc:  # kombu raises OperationalError, OSError and more for a dead broker
+        broker = maybe_sanitize_url(settings.CELERY_BROKER_URL)
+        message = (
+            f"Not dispatched: the Celery broker at {broker} could not be reached ({exc}). "
+            "Start the broker or fix CELERY_BROKER_URL, then rerun."
+        )
+        logger.warning("run %s: %s", run.pk, message)
+        transition(run, RunStatus.ERROR, status_message=message, finished_at=timezone.now())
+        raise DispatchError(message) from exc
+
+
+def claim_run(run_id: int, worker: str) -> Run | None:
+    """Take a queued run for this worker, or None if it is gone, cancelled or taken."""
+    run = Run.objects.select_related("suite", "environment").filter(pk=run_id).first()
+    if run is None:
+        return None
+    now = timezone.now()
+    if not transition(run, RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker[:200]):
+        return None
+    return run
+
+
+def truncate(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"… [truncated: {len(text)} characters in all]"
+
+
+def _aware(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=UTC)
+
+
+def record_result(run: Run, test_case: TestCase, outcome) -> Result:
+    """Store one check's outcome (a ``probes.base.CheckOutcome``) and bump the live counters."""
+    with transaction.atomic():
+        result = Result.objects.create(
+            run=run,
+            test_case=test_case,
+            outcome=outcome.outcome,
+            duration_s=outcome.duration_s,
+            message=truncate(outcome.message),
+            evidence=outcome.evidence,
+            started_at=_aware(outcome.started_at),
+            finished_at=_aware(outcome.finished_at),
+        )
+        Measurement.objects.bulk_create(
+            Measurement(
+                run=run,
+                test_case=test_case,
+                key=metric.key,
+                name=metric.name,
+                unit=metric.unit,
+                target=metric.target,
+                comparison=metric.comparison,
+                p50=metric.p50,
+                p95=metric.p95,
+                samples=metric.samples,
+                ok=metric.ok,
+                note=metric.note[:500],
+            )
+            for metric in outcome.metrics
+        )
+        counter = OUTCOME_COUNTERS[result.outcome]
+        Run.objects.filter(pk=run.pk).update(
+            total=F("total") + 1, **{counter: F(counter) + 1}, heartbeat_at=timezone.now()
+        )
+    return result
+
+
+def finish_run(run: Run) -> None:
+    """Count the stored results, set the verdict and end the run as finished."""
+    results = list(run.results.select_related("test_case__category"))
+    facts = [result_facts(r) for r in results]
+    counts = {name: 0 for name in OUTCOME_COUNTERS.values()}
+    for result in results:
+        counts[OUTCOME_COUNTERS[result.outcome]] += 1
+    min_pass_rate = run.suite.definition.get("verdict", {}).get("min_pass_rate", DEFAULT_MIN_PASS_RATE)
+    now = timezone.now()
+    transition(
+        run,
+        RunStatus.FINISHED,
+        verdict=compute_verdict(facts, min_pass_rate),
+        total=len(results),
+        finished_at=now,
+        duration_s=(now - run.started_at).total_seconds() if run.started_at else None,
+        **counts,
+    )
+
+
+def fail_run(run: Run, message: str) -> None:
+    """End a run as error; results already stored stay."""
+    now = timezone.now()
+    duration = (now - run.started_at).total_seconds() if run.started_at else None
+    transition(run, RunStatus.ERROR, status_message=message, finished_at=now, duration_s=duration)
