@@ -1,0 +1,140 @@
+"""Shared fixtures: a real Celery worker process, the bundled target on loopback, users.
+
+The environment is set here, before Django's settings load (so pytest.ini names no
+settings module), so a test run never shares the demo's data directory, SQLite file
+or file-system broker queue.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+os.environ.setdefault("GOLDPATH_DATA_DIR", tempfile.mkdtemp(prefix="goldpath-test-"))
+os.environ.setdefault("GOLDPATH_TARGET_SECRET", "demo-secret")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import pytest  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from probes.target.server import TargetServer  # noqa: E402
+from tests.factories import EnvironmentFactory  # noqa: E402
+
+WORKER_READY_TIMEOUT_S = 60
+
+
+def database_url_for_subprocess() -> str:
+    """The URL of the database the tests use (the test database), for child processes."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def subprocess_env(**overrides: str) -> dict[str, str]:
+    env = os.environ.copy()
+    env["DATABASE_URL"] = database_url_for_subprocess()
+    env.update(overrides)
+    return env
+
+
+def manage(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), *args],
+        env=env or subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=BASE_DIR,
+    )
+
+
+def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """Start `celery -A dashboard worker` and wait until it says it is ready."""
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "-l", "info", "--concurrency", "2",
+         "-n", f"test-{os.getpid()}-{time.monotonic_ns()}@%h", "--without-gossip", "--without-mingle"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=BASE_DIR,
+    )
+    deadline = time.monotonic() + WORKER_READY_TIMEOUT_S
+    while " ready." not in log_path.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the Celery worker did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return process
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real worker process on the test database and the configured broker."""
+    process = start_worker(subprocess_env(), tmp_path_factory.mktemp("worker") / "worker.log")
+    yield process
+    stop_process(process)
+
+
+@pytest.fixture
+def target():
+    """The bundled target on an ephemeral loopback port, healthy."""
+    with TargetServer() as server:
+        yield server
+
+
+@pytest.fixture
+def target_factory():
+    """Start targets with given fault modes: ``target_factory(["close-after-send"])``."""
+    servers = []
+
+    def start(faults: list[str]) -> TargetServer:
+        server = TargetServer(faults)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def golden_path(db):
+    from probes.suite_loader import load_suite_file
+
+    return load_suite_file(settings.GOLDPATH_SUITES_DIR / "golden-path.yaml")
+
+
+@pytest.fixture
+def environment_for():
+    """An Environment that points at a running target."""
+
+    def make(server: TargetServer, name: str = "local"):
+        return EnvironmentFactory(
+            name=name,
+            base_url=server.base_url,
+            ws_url=server.ws_url,
+            client_id=server.client_id,
+            client_secret_env="GOLDPATH_TARGET_SECRET",
+        )
+
+    return make

@@ -1,0 +1,86 @@
+"""factory_boy factories for Goldpath's models."""
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from runs.models import Category, Environment, ImpactTag, Result, Run, Suite, TestCase
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class EnvironmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Environment
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"env{n}")
+    base_url = "http://127.0.0.1:9"
+    client_id = "goldpath-demo"
+    client_secret_env = "GOLDPATH_TARGET_SECRET"
+
+
+class SuiteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Suite
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"suite{n}")
+    title = factory.LazyAttribute(lambda o: o.name.title())
+    version = "test"
+    definition = factory.LazyFunction(lambda: {"checks": []})
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Category
+
+    suite = factory.SubFactory(SuiteFactory)
+    name = factory.Sequence(lambda n: f"Category {n}")
+
+
+class ImpactTagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ImpactTag
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Capability {n}")
+    mrr = 10_000
+
+
+class TestCaseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TestCase
+
+    suite = factory.SelfAttribute("category.suite")
+    category = factory.SubFactory(CategoryFactory)
+    node_id = factory.Sequence(lambda n: f"check_{n}")
+    name = factory.Sequence(lambda n: f"Check {n}")
+
+
+class RunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Run
+
+    environment = factory.SubFactory(EnvironmentFactory)
+    suite = factory.SubFactory(SuiteFactory)
+    base_url = factory.SelfAttribute("environment.base_url")
+    status = Run._meta.get_field("status").default
+    started_at = factory.LazyFunction(timezone.now)
+
+
+class ResultFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Result
+
+    run = factory.SubFactory(RunFactory)
+    test_case = factory.SubFactory(TestCaseFactory)
+    outcome = Result.Outcome.PASSED
+    duration_s = 0.123
