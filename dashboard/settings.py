@@ -58,6 +58,8 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 DEBUG = envbool("GOLDPATH_DEBUG", False)
 ALLOWED_HOSTS = envlist("GOLDPATH_ALLOWED_HOSTS", "127.0.0.1,localhost")
+# Where users reach the dashboard; used for links printed by commands and sent in alerts.
+SITE_URL = os.environ.get("GOLDPATH_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = envlist("GOLDPATH_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
@@ -138,7 +140,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-WHITENOISE_USE_FINDERS = True
+WHITENOISE_USE_FINDERS = DEBUG  # production serves the collectstatic output
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = envbool("GOLDPATH_SECURE_COOKIES", False)
@@ -149,7 +151,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 # Celery. The default broker needs no server: messages are files under DATA_DIR/broker.
 BROKER_DIR = DATA_DIR / "broker"
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://localhost/"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for sub in ("queue", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
@@ -183,5 +185,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("GOLDPATH_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # One line per probe request would drown the worker log (and URLs may carry tokens).
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "aiohttp.access": {"level": "WARNING"},
+    },
 }

@@ -4,6 +4,7 @@ import json
 import time
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
@@ -50,7 +51,7 @@ class Command(BaseCommand):
         except DispatchError as exc:
             raise CommandError(str(exc)) from None
         if not options["wait"]:
-            self.stdout.write(f"Run #{run.pk} queued: {run.get_absolute_url()}")
+            self.stdout.write(f"Run #{run.pk} queued: {settings.SITE_URL}{run.get_absolute_url()}")
             return
         run = self.wait(run, options["pickup_timeout"], options["timeout"])
         report = build_report(run)
@@ -119,4 +120,4 @@ class Command(BaseCommand):
         for m in report.measurements:
             figure = f"p50 {m.p50:.1f} ms, p95 {m.p95:.1f} ms" if m.p95 is not None else m.note
             self.stdout.write(f"  {m.name}: {figure} (target < {m.target:g} ms)")
-        self.stdout.write(f"Report: {run.get_absolute_url()}")
+        self.stdout.write(f"Report: {settings.SITE_URL}{run.get_absolute_url()}")
