@@ -93,6 +93,14 @@ def parse_suite_file(path: Path) -> dict[str, Any]:
             float(check.get("timeout_s", 10))
         except (TypeError, ValueError):
             raise fail(check, f"check {check['id']!r}: timeout_s must be a number") from None
+    for metric in data.get("critical_metrics", []):
+        if not isinstance(metric, dict) or not metric.get("name"):
+            raise fail(data, "each critical metric needs a name")
+        if metric.get("count", "checks") not in ("checks", "requests", "measurements"):
+            raise fail(metric, f"critical metric {metric['name']!r}: count must be checks, requests or measurements")
+        unknown = set(metric.get("checks", [])) - seen_ids
+        if unknown:
+            raise fail(metric, f"critical metric {metric['name']!r} names unknown checks: {', '.join(sorted(unknown))}")
     return _strip_lines(data)
 
 

@@ -12,6 +12,7 @@ from django.conf import settings
 from probes.base import CheckSpec, ProbeContext
 from probes.engine import run_checks
 from probes.suite_loader import suite_check_specs
+from runs.history import active_rules
 from runs.models import Run, TestCase
 from runs.services import EXECUTE_RUN_TASK, claim_run, fail_run, finish_run, record_result
 
@@ -52,8 +53,9 @@ def execute_run(self, run_id: int) -> None:
     logger.info("run %s: started on %s", run_id, run.base_url)
     try:
         specs, test_cases = checks_for_run(run)
+        rules = active_rules()
         for outcome in run_checks(specs, probe_context(run)):
-            record_result(run, test_cases[outcome.check_id], outcome)
+            record_result(run, test_cases[outcome.check_id], outcome, rules)
         finish_run(run)
     except SoftTimeLimitExceeded:
         fail_run(
@@ -65,7 +67,8 @@ def execute_run(self, run_id: int) -> None:
         logger.exception("run %s: internal error", run_id)
         fail_run(
             run,
-            f"The worker hit an internal error ({type(exc).__name__}: {exc}); results so far are kept. Rerun to try again.",
+            f"The worker hit an internal error ({type(exc).__name__}: {exc}); "
+            "results so far are kept. Rerun to try again.",
         )
     else:
         logger.info("run %s: %s %s", run_id, run.status, run.verdict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -211,6 +212,12 @@ class Run(models.Model):
     errors = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
 
+    # Analysis kept with the run when it ends, so lists and trends need no recomputation.
+    mrr_at_risk = models.PositiveIntegerField(default=0)
+    realness_score = models.FloatField(null=True, blank=True)
+    mock_flags = models.JSONField(default=list, blank=True, help_text="Run-level mock indicators.")
+    mock_count = models.PositiveIntegerField(default=0, help_text="Results and run-level indicators flagged.")
+
     class Meta:
         ordering = ["-created", "-id"]
         indexes = [models.Index(fields=["environment", "suite", "-created"])]
@@ -283,6 +290,36 @@ class Measurement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.p50} {self.unit}"
+
+
+def validate_regex(value: str) -> None:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValidationError(f"not a valid regular expression: {exc}") from None
+
+
+class FailureRule(models.Model):
+    """A rule that names a failure's class (see runs.analysis.classification).
+
+    Rules are tried in ``order``; the first whose conditions all hold wins. The built-in
+    set is created by a migration and may be edited, reordered or extended in the admin.
+    """
+
+    name = models.SlugField(max_length=64, unique=True, help_text="The class name results carry.")
+    label = models.CharField(max_length=200)
+    message_regex = models.CharField(max_length=500, blank=True, validators=[validate_regex])
+    close_code = models.PositiveIntegerField(null=True, blank=True, help_text="WebSocket close code seen.")
+    http_status_min = models.PositiveIntegerField(null=True, blank=True)
+    http_status_max = models.PositiveIntegerField(null=True, blank=True)
+    order = models.PositiveIntegerField(default=100)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["order", "name"]
+
+    def __str__(self) -> str:
+        return self.label
 
 
 class Note(models.Model):

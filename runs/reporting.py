@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from runs import history
 from runs.analysis.categories import CategoryRow, category_table
-from runs.analysis.facts import FAILING, PASSED, ResultFacts
+from runs.analysis.critical_metrics import CriticalMetric, critical_metrics
+from runs.analysis.facts import FAILING, PASSED, MetricFacts, ResultFacts
+from runs.analysis.mock import INDICATOR_LABELS, Realness, realness
+from runs.analysis.mrr import MrrAtRisk, mrr_at_risk
+from runs.analysis.patterns import Pattern, failure_patterns
 from runs.models import Measurement, Result, Run
 
 
@@ -19,7 +24,41 @@ def result_facts(result: Result) -> ResultFacts:
         duration_s=result.duration_s,
         critical=test_case.category.critical,
         message=result.message,
+        node_id=test_case.node_id,
+        kind=test_case.kind,
+        impact=tuple(tag.name for tag in test_case.impact_tags.all()),
+        failure_class=result.failure_class,
+        evidence=result.evidence or {},
+        started_at=result.started_at.timestamp() if result.started_at else None,
+        finished_at=result.finished_at.timestamp() if result.finished_at else None,
     )
+
+
+def metric_facts(measurement: Measurement) -> MetricFacts:
+    m = measurement
+    return MetricFacts(m.key, m.name, m.target, m.p50, m.p95, m.ok, m.unit)
+
+
+def tag_mrr(results: list[Result]) -> dict[str, int]:
+    return {tag.name: tag.mrr for r in results for tag in r.test_case.impact_tags.all()}
+
+
+def load_results(run: Run) -> list[Result]:
+    return list(run.results.select_related("test_case__category").prefetch_related("test_case__impact_tags"))
+
+
+def defined_requests(run: Run) -> dict[str, int]:
+    return {c["id"]: len(c.get("requests", [])) for c in run.suite.definition.get("checks", [])}
+
+
+@dataclass
+class FailureClassRow:
+    name: str
+    label: str
+    checks: tuple[str, ...]
+    summary: str
+    first_run_id: int | None
+    runs_since: int
 
 
 @dataclass
@@ -29,6 +68,11 @@ class RunReport:
     measurements: list[Measurement]
     categories: list[CategoryRow]
     total: CategoryRow
+    critical_metrics: list[CriticalMetric]
+    patterns: list[FailureClassRow]
+    mrr: MrrAtRisk
+    realness: Realness
+    flaky: dict[int, float] = field(default_factory=dict)  # test case id → flip rate
 
     @property
     def passing(self) -> list[Result]:
@@ -40,21 +84,64 @@ class RunReport:
 
     @property
     def mrr_in_scope(self) -> int:
-        tags = {tag.pk: tag.mrr for r in self.results for tag in r.test_case.impact_tags.all()}
-        return sum(tags.values())
+        return self.mrr.in_scope
+
+    @property
+    def flagged_results(self) -> list[Result]:
+        return [r for r in self.results if r.mock_flags]
+
+    @property
+    def run_indicators(self) -> list[str]:
+        return [describe_run_flag(flag) for flag in self.run.mock_flags]
+
+
+def describe_run_flag(flag: dict[str, Any]) -> str:
+    label = INDICATOR_LABELS.get(flag.get("indicator", ""), flag.get("indicator", ""))
+    return f"{label}: {flag['metric']}" if flag.get("metric") else label
+
+
+def _pattern_rows(run: Run, patterns: list[Pattern]) -> list[FailureClassRow]:
+    seen = history.failure_class_history(run, [p.failure_class for p in patterns]) if patterns else {}
+    return [
+        FailureClassRow(
+            p.failure_class,
+            p.label,
+            p.checks,
+            p.summary,
+            seen.get(p.failure_class, {}).get("first_run"),
+            seen.get(p.failure_class, {}).get("runs", 0),
+        )
+        for p in patterns
+    ]
 
 
 def build_report(run: Run) -> RunReport:
-    """Load everything the report needs in a fixed number of queries."""
-    results = list(run.results.select_related("test_case__category").prefetch_related("test_case__impact_tags"))
+    """Load everything the report needs in a fixed number of queries and analyse it."""
+    results = load_results(run)
+    measurements = list(run.measurements.all())
+    facts = [result_facts(r) for r in results]
+    metrics = [metric_facts(m) for m in measurements]
     order = list(run.suite.categories.values_list("name", flat=True))
-    rows, total = category_table([result_facts(r) for r in results], order)
-    return RunReport(run, results, list(run.measurements.all()), rows, total)
+    rows, total = category_table(facts, order)
+    definitions = run.suite.definition.get("critical_metrics", [])
+    return RunReport(
+        run=run,
+        results=results,
+        measurements=measurements,
+        categories=rows,
+        total=total,
+        critical_metrics=critical_metrics(definitions, facts, metrics, defined_requests(run)),
+        patterns=_pattern_rows(run, failure_patterns(facts, history.class_labels())),
+        mrr=mrr_at_risk(facts, tag_mrr(results)),
+        realness=realness(facts),
+        flaky=history.flaky_test_cases(run) if run.is_done else {},
+    )
 
 
 def report_json(report: RunReport) -> dict[str, Any]:
     """The `run_suite --json` shape."""
     run = report.run
+    flaky_names = {r.test_case_id: r.test_case.name for r in report.results}
     return {
         "run_id": run.pk,
         "status": run.status,
@@ -72,7 +159,16 @@ def report_json(report: RunReport) -> dict[str, Any]:
         "failed": run.failed + run.errors,
         "skipped": run.skipped,
         "duration_s": run.duration_s,
-        "mrr_in_scope": report.mrr_in_scope,
+        "mrr_in_scope": report.mrr.in_scope,
+        "mrr_at_risk": {
+            "total": report.mrr.total,
+            "at_risk": [asdict(a) for a in report.mrr.at_risk],
+            "working": [asdict(a) for a in report.mrr.working],
+        },
+        "critical_metrics": [
+            {"name": m.name, "passed": m.passed, "total": m.total, "ok": m.ok, "detail": m.detail}
+            for m in report.critical_metrics
+        ],
         "categories": [
             {"name": c.name, "total": c.total, "passed": c.passed, "failed": c.failed, "duration_s": c.duration_s}
             for c in report.categories
@@ -85,10 +181,24 @@ def report_json(report: RunReport) -> dict[str, Any]:
                 "outcome": r.outcome,
                 "duration_s": r.duration_s,
                 "message": r.message,
+                "failure_class": r.failure_class or None,
+                "mock_indicators": r.mock_flags,
                 "evidence": r.evidence,
             }
             for r in report.results
         ],
+        "patterns": [asdict(p) for p in report.patterns],
+        "mock_indicators": {
+            "run": run.mock_flags,
+            "results": {r.test_case.node_id: r.mock_flags for r in report.flagged_results},
+        },
+        "realness": {
+            "score": report.realness.score,
+            "verdict": report.realness.verdict,
+            "confirmed": report.realness.confirmed,
+            "missing": report.realness.missing,
+        },
+        "flaky": [{"name": flaky_names.get(tc, str(tc)), "flip_rate": rate} for tc, rate in report.flaky.items()],
         "measurements": [
             {
                 "name": m.name,

@@ -12,9 +12,22 @@ from django.db.models import F
 from django.utils import timezone
 from kombu.utils.url import maybe_sanitize_url
 
+from runs import history
+from runs.analysis.classification import Rule, classify
+from runs.analysis.mock import (
+    CONSTANT,
+    NETWORK_KINDS,
+    NO_AUTH,
+    auth_enforced,
+    constant_measurements,
+    realness,
+    result_indicators,
+    round_trip_ms,
+)
+from runs.analysis.mrr import mrr_at_risk
 from runs.analysis.verdict import DEFAULT_MIN_PASS_RATE, compute_verdict
 from runs.models import ALLOWED_TRANSITIONS, Environment, Measurement, Result, Run, RunStatus, Suite, TestCase
-from runs.reporting import result_facts
+from runs.reporting import load_results, result_facts, tag_mrr
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +133,11 @@ def _aware(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, tz=UTC)
 
 
-def record_result(run: Run, test_case: TestCase, outcome) -> Result:
-    """Store one check's outcome (a ``probes.base.CheckOutcome``) and bump the live counters."""
+def record_result(run: Run, test_case: TestCase, outcome, rules: list[Rule] | None = None) -> Result:
+    """Store one check's outcome (a ``probes.base.CheckOutcome``), classified if it failed,
+    and bump the run's live counters. Pass ``rules`` to classify a batch with one query."""
+    rules = history.active_rules() if rules is None else rules
+    failing = outcome.outcome in (Result.Outcome.FAILED, Result.Outcome.ERROR)
     with transaction.atomic():
         result = Result.objects.create(
             run=run,
@@ -129,6 +145,7 @@ def record_result(run: Run, test_case: TestCase, outcome) -> Result:
             outcome=outcome.outcome,
             duration_s=outcome.duration_s,
             message=truncate(outcome.message),
+            failure_class=classify(outcome.message, outcome.evidence, rules) if failing else "",
             evidence=outcome.evidence,
             started_at=_aware(outcome.started_at),
             finished_at=_aware(outcome.finished_at),
@@ -157,24 +174,45 @@ def record_result(run: Run, test_case: TestCase, outcome) -> Result:
     return result
 
 
-def finish_run(run: Run) -> None:
-    """Count the stored results, set the verdict and end the run as finished."""
-    results = list(run.results.select_related("test_case__category"))
+def analyse_results(run: Run, results: list[Result]) -> dict:
+    """Flag mock indicators on ``results`` (saved) and return the run's analysis fields."""
     facts = [result_facts(r) for r in results]
+    rtt = round_trip_ms(facts)
+    for result, fact in zip(results, facts, strict=True):
+        result.mock_flags = result_indicators(fact, rtt, declares_network=result.test_case.kind in NETWORK_KINDS)
+    Result.objects.bulk_update(results, ["mock_flags"])
+    run_flags = [
+        {"indicator": CONSTANT, "metric": key} for key in constant_measurements(history.measurement_history(run))
+    ]
+    if facts and not auth_enforced(facts):
+        run_flags.append({"indicator": NO_AUTH})
+    min_pass_rate = run.suite.definition.get("verdict", {}).get("min_pass_rate", DEFAULT_MIN_PASS_RATE)
+    return {
+        "verdict": compute_verdict(facts, min_pass_rate),
+        "mrr_at_risk": mrr_at_risk(facts, tag_mrr(results)).total,
+        "realness_score": realness(facts).score,
+        "mock_flags": run_flags,
+        "mock_count": sum(1 for r in results if r.mock_flags) + len(run_flags),
+    }
+
+
+def finish_run(run: Run) -> None:
+    """Count the stored results, analyse them and end the run as finished."""
+    results = load_results(run)
     counts = {name: 0 for name in OUTCOME_COUNTERS.values()}
     for result in results:
         counts[OUTCOME_COUNTERS[result.outcome]] += 1
-    min_pass_rate = run.suite.definition.get("verdict", {}).get("min_pass_rate", DEFAULT_MIN_PASS_RATE)
     now = timezone.now()
-    transition(
-        run,
-        RunStatus.FINISHED,
-        verdict=compute_verdict(facts, min_pass_rate),
-        total=len(results),
-        finished_at=now,
-        duration_s=(now - run.started_at).total_seconds() if run.started_at else None,
-        **counts,
-    )
+    with transaction.atomic():
+        transition(
+            run,
+            RunStatus.FINISHED,
+            total=len(results),
+            finished_at=now,
+            duration_s=(now - run.started_at).total_seconds() if run.started_at else None,
+            **counts,
+            **analyse_results(run, results),
+        )
 
 
 def fail_run(run: Run, message: str) -> None:

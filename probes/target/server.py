@@ -45,6 +45,9 @@ async def serve_forever(
         await runner.cleanup()
 
 
+NO_FAULTS = Faults()
+
+
 class TargetServer:
     """The target on an ephemeral loopback port, in a background thread.
 
@@ -59,7 +62,7 @@ class TargetServer:
 
     def __init__(
         self,
-        faults: Faults | list[str] = Faults(),
+        faults: Faults | list[str] = NO_FAULTS,
         client_id: str = DEFAULT_CLIENT_ID,
         client_secret: str = DEFAULT_CLIENT_SECRET,
     ) -> None:

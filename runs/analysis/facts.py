@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
 FAILING = (FAILED, ERROR)
@@ -16,4 +17,25 @@ class ResultFacts:
     duration_s: float
     critical: bool = False
     message: str = ""
-    impact: tuple[str, ...] = field(default=())
+    node_id: str = ""
+    kind: str = ""
+    impact: tuple[str, ...] = ()
+    failure_class: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+    started_at: float | None = None  # epoch seconds
+    finished_at: float | None = None
+
+    @property
+    def failing(self) -> bool:
+        return self.outcome in FAILING
+
+
+@dataclass(frozen=True)
+class MetricFacts:
+    key: str
+    name: str
+    target: float
+    p50: float | None
+    p95: float | None
+    ok: bool | None
+    unit: str = "ms"

@@ -2,6 +2,8 @@ import json
 
 from django import template
 
+from runs.analysis.mock import INDICATOR_LABELS
+
 register = template.Library()
 
 
@@ -18,3 +20,8 @@ def percent(value) -> str:
 @register.filter
 def dollars(value) -> str:
     return "–" if value is None else f"${value:,.0f}"
+
+
+@register.filter
+def indicator_labels(flags) -> str:
+    return "; ".join(INDICATOR_LABELS.get(flag, flag) for flag in flags)

@@ -27,7 +27,8 @@ class Command(BaseCommand):
         parser.add_argument("--client-id", help="Client id for the token endpoint (new environments: goldpath-demo)")
         parser.add_argument(
             "--client-secret-env",
-            help=f"Name of the variable holding the client secret on the workers (new environments: {DEFAULT_SECRET_ENV})",
+            help="Name of the variable holding the client secret on the workers "
+            f"(new environments: {DEFAULT_SECRET_ENV})",
         )
         parser.add_argument("--wait", action="store_true", help="Wait for the run to end")
         parser.add_argument("--json", action="store_true", help="Print the report as one JSON object")

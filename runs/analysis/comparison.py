@@ -1,0 +1,65 @@
+"""Compare two runs: what broke, what was fixed, what still fails, what got slower."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from runs.analysis.facts import MetricFacts, ResultFacts
+
+REGRESSION_RATIO = 1.2  # 20 % slower …
+REGRESSION_MIN_MS = 5.0  # … and at least 5 ms, so loopback noise is not a regression
+
+
+@dataclass(frozen=True)
+class Regression:
+    key: str
+    name: str
+    before: float
+    after: float
+
+    @property
+    def change(self) -> float:
+        return (self.after - self.before) / self.before if self.before else float("inf")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    new_failures: list[str]
+    fixed: list[str]
+    still_failing: list[str]
+    added: list[str]
+    removed: list[str]
+    regressions: list[Regression]
+
+
+def compare_runs(
+    before: Sequence[ResultFacts],
+    after: Sequence[ResultFacts],
+    before_metrics: Sequence[MetricFacts] = (),
+    after_metrics: Sequence[MetricFacts] = (),
+    ratio: float = REGRESSION_RATIO,
+    min_ms: float = REGRESSION_MIN_MS,
+) -> Comparison:
+    """Results are matched by node id; metrics by key, comparing p95."""
+    old = {r.node_id: r for r in before}
+    new = {r.node_id: r for r in after}
+    common = [k for k in new if k in old]
+    old_metrics = {m.key: m for m in before_metrics}
+    regressions = [
+        Regression(m.key, m.name, old_metrics[m.key].p95, m.p95)
+        for m in after_metrics
+        if m.key in old_metrics
+        and m.p95 is not None
+        and old_metrics[m.key].p95 is not None
+        and m.p95 > old_metrics[m.key].p95 * ratio
+        and m.p95 - old_metrics[m.key].p95 >= min_ms
+    ]
+    return Comparison(
+        new_failures=[new[k].name for k in common if new[k].failing and not old[k].failing],
+        fixed=[new[k].name for k in common if old[k].failing and not new[k].failing],
+        still_failing=[new[k].name for k in common if old[k].failing and new[k].failing],
+        added=[new[k].name for k in new if k not in old],
+        removed=[old[k].name for k in old if k not in new],
+        regressions=regressions,
+    )

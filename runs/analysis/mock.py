@@ -1,0 +1,139 @@
+"""Mock indicators: evidence that a "passing" check may never have touched the network.
+
+Per result: near-zero duration, no network evidence where the check declares network,
+faster than the round trip to the host measured in the same run. Per run: measurements
+identical across recent runs (constants in test code), auth never enforced. The realness
+score counts the evidence dimensions a run shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runs.analysis.classification import websocket_records
+from runs.analysis.facts import ResultFacts
+
+NEAR_ZERO_S = 0.001
+REAL_THRESHOLD = 0.6
+CONSTANT_RUNS = 3
+NETWORK_KINDS = frozenset({"http", "auth", "ws_connect", "ws_send", "ws_events", "ws_fanout", "performance"})
+
+NEAR_ZERO = "near-zero-duration"
+NO_NETWORK = "no-network-evidence"
+FASTER_THAN_RTT = "faster-than-round-trip"
+CONSTANT = "constant-across-runs"
+NO_AUTH = "auth-never-enforced"
+
+INDICATOR_LABELS = {
+    NEAR_ZERO: "Finished in under 1 ms",
+    NO_NETWORK: "No network evidence",
+    FASTER_THAN_RTT: "Faster than the measured round trip to the host",
+    CONSTANT: "Measurement identical across runs (looks hard-coded)",
+    NO_AUTH: "Authentication never seen enforced",
+}
+
+DIMENSIONS = (
+    ("dns", "DNS resolution"),
+    ("tcp_connect", "TCP connect"),
+    ("tls", "TLS handshake"),
+    ("http_timing", "HTTP timing"),
+    ("ws_handshake", "WebSocket handshake"),
+    ("headers", "Response headers"),
+    ("network_io", "Network I/O"),
+    ("auth", "Auth enforcement"),
+    ("concurrency", "Concurrent execution"),
+)
+
+
+def _requests(evidence: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in evidence.get("requests") or [] if isinstance(r, dict)]
+
+
+def has_network_evidence(evidence: dict[str, Any]) -> bool:
+    return any(r.get("status") for r in _requests(evidence)) or any(
+        r.get("handshake_status") for r in websocket_records(evidence)
+    )
+
+
+def round_trip_ms(results: Sequence[ResultFacts]) -> float | None:
+    """The fastest connection set-up seen in the run: no real check can beat it."""
+    times = [r["connect_ms"] for f in results for r in _requests(f.evidence) if r.get("connect_ms")]
+    times += [w["handshake_ms"] for f in results for w in websocket_records(f.evidence) if w.get("handshake_ms")]
+    return min(times) if times else None
+
+
+def result_indicators(result: ResultFacts, rtt_ms: float | None, declares_network: bool) -> list[str]:
+    """Indicators for one passing result (a failure is already suspicious in its own way)."""
+    if result.outcome != "passed":
+        return []
+    flags = []
+    if result.duration_s < NEAR_ZERO_S:
+        flags.append(NEAR_ZERO)
+    if declares_network and not has_network_evidence(result.evidence):
+        flags.append(NO_NETWORK)
+    if rtt_ms is not None and result.duration_s * 1000 < rtt_ms:
+        flags.append(FASTER_THAN_RTT)
+    return flags
+
+
+def constant_measurements(history: dict[str, Sequence[float | None]], runs: int = CONSTANT_RUNS) -> list[str]:
+    """Metric keys whose value was exactly the same in each of the last ``runs`` runs.
+
+    ``history`` maps a metric to its values, newest first (this run included).
+    """
+    constant = []
+    for key, values in history.items():
+        recent = list(values[:runs])
+        if len(recent) == runs and recent[0] is not None and all(v == recent[0] for v in recent):
+            constant.append(key)
+    return constant
+
+
+def auth_enforced(results: Sequence[ResultFacts]) -> bool:
+    return any(f.evidence.get("auth_enforced") for f in results)
+
+
+def _overlapping(results: Sequence[ResultFacts]) -> bool:
+    spans = sorted((f.started_at, f.finished_at) for f in results if f.started_at and f.finished_at)
+    return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))
+
+
+def dimensions_seen(results: Sequence[ResultFacts]) -> dict[str, bool]:
+    requests = [r for f in results for r in _requests(f.evidence)]
+    sockets = [w for f in results for w in websocket_records(f.evidence)]
+    return {
+        "dns": any(r.get("dns_ms") is not None for r in requests + sockets),
+        "tcp_connect": any(r.get("connect_ms") for r in requests),
+        "tls": any(r.get("tls_ms") for r in requests),
+        "http_timing": any(r.get("first_byte_ms") for r in requests),
+        "ws_handshake": any(w.get("handshake_ms") for w in sockets),
+        "headers": any(r.get("headers_seen") for r in requests + sockets),
+        "network_io": any(r.get("bytes_in") for r in requests + sockets),
+        "auth": auth_enforced(results),
+        "concurrency": _overlapping(results),
+    }
+
+
+@dataclass(frozen=True)
+class Realness:
+    score: float
+    seen: dict[str, bool]
+
+    @property
+    def verdict(self) -> str:
+        return "REAL" if self.score >= REAL_THRESHOLD else "SUSPECT"
+
+    @property
+    def confirmed(self) -> list[str]:
+        return [label for key, label in DIMENSIONS if self.seen.get(key)]
+
+    @property
+    def missing(self) -> list[str]:
+        return [label for key, label in DIMENSIONS if not self.seen.get(key)]
+
+
+def realness(results: Sequence[ResultFacts]) -> Realness:
+    seen = dimensions_seen(results)
+    return Realness(round(sum(seen.values()) / len(DIMENSIONS), 3), seen)

@@ -1,0 +1,92 @@
+"""Root-cause patterns: failures grouped by class, each explained in one readable paragraph."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from statistics import median
+from urllib.parse import urlsplit
+
+from runs.analysis.classification import UNCLASSIFIED, websocket_records
+from runs.analysis.facts import ResultFacts
+
+NORMAL_CLOSE_HINT = (
+    " A normal closure right after a send points at the server's message handler, not at the network or authentication."
+)
+
+
+NORMAL_CLOSE_HINT = (
+    " A normal closure right after a send points at the server's message handler, not at the network or authentication."
+)
+
+
+@dataclass(frozen=True)
+class Pattern:
+    failure_class: str
+    label: str
+    checks: tuple[str, ...]
+    summary: str
+
+
+def _names(results: Sequence[ResultFacts]) -> str:
+    names = [r.name for r in results]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _checks(n: int) -> str:
+    return f"{n} check{'s' if n != 1 else ''}"
+
+
+def _working_context(results: Sequence[ResultFacts]) -> str:
+    """What still worked, so the reader knows where not to look."""
+    working = []
+    if any(r.kind == "ws_connect" and r.outcome == "passed" for r in results):
+        working.append("WebSocket connections opened")
+    if any(r.kind == "auth" and r.outcome == "passed" for r in results):
+        working.append("authentication succeeded")
+    if any(r.kind == "http" and r.outcome == "passed" for r in results):
+        working.append("HTTP endpoints answered")
+    if not working:
+        return ""
+    text = ", ".join(working)
+    return text[0].upper() + text[1:] + "; "
+
+
+def _closing(group: Sequence[ResultFacts]) -> tuple[int | None, str, float | None]:
+    records = [w for r in group for w in websocket_records(r.evidence) if w.get("close_initiator") == "server"]
+    codes = [w["close_code"] for w in records if "close_code" in w]
+    reasons = [w.get("close_reason", "") for w in records]
+    after = [w["closed_after_send_ms"] for w in records if "closed_after_send_ms" in w]
+    return (codes[0] if codes else None, reasons[0] if reasons else "", median(after) / 1000 if after else None)
+
+
+def _summary(failure_class: str, label: str, group: Sequence[ResultFacts], everything: Sequence[ResultFacts]) -> str:
+    affected = f"{_checks(len(group))} affected: {_names(group)}."
+    context = _working_context(everything)
+    if failure_class.startswith("ws-") and failure_class != "ws-handshake-rejected":
+        code, reason, after = _closing(group)
+        when = f" about {after:.2f} s after the client's first message" if after is not None else ""
+        why = NORMAL_CLOSE_HINT if code == 1000 else ""
+        closed = f"the server closed the connection with code {code} ({reason or 'no reason'}){when}"
+        return f"{context}then {closed}. {affected}{why}"
+    if failure_class == "connection-refused":
+        hosts = sorted({urlsplit(req.get("url", "")).netloc for r in group for req in r.evidence.get("requests", [])})
+        where = f" at {', '.join(hosts)}" if hosts else ""
+        return f"Nothing was listening{where}: connections were refused. {affected} Check the service and its URL."
+    first = group[0].message.split("\n")[0][:300]
+    return f"{context}{label.lower()}: “{first}”. {affected}"
+
+
+def failure_patterns(results: Sequence[ResultFacts], class_labels: Mapping[str, str]) -> list[Pattern]:
+    """One pattern per failure class in the run, the largest group first."""
+    groups: dict[str, list[ResultFacts]] = {}
+    for result in results:
+        if result.failing:
+            groups.setdefault(result.failure_class or UNCLASSIFIED, []).append(result)
+    patterns = []
+    for failure_class, group in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
+        label = class_labels.get(failure_class, failure_class)
+        patterns.append(
+            Pattern(failure_class, label, tuple(r.name for r in group), _summary(failure_class, label, group, results))
+        )
+    return patterns

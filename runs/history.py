@@ -1,0 +1,78 @@
+"""Queries over past runs that the analysis needs: a bounded number each, no per-row queries."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.db.models import Count, Min
+
+from runs.analysis.classification import BUILTIN_RULES, Rule
+from runs.analysis.flakiness import DEFAULT_WINDOW, flip_rate, is_flaky
+from runs.analysis.mock import CONSTANT_RUNS
+from runs.models import FailureRule, Measurement, Result, Run, RunStatus
+
+
+def active_rules() -> list[Rule]:
+    """The classification rules in force: the admin's, or the built-in set if there are none."""
+    rows = FailureRule.objects.filter(enabled=True)
+    rules = [Rule(r.name, r.label, r.message_regex, r.close_code, r.http_status_min, r.http_status_max) for r in rows]
+    return rules or list(BUILTIN_RULES)
+
+
+def class_labels() -> dict[str, str]:
+    labels = {rule.name: rule.label for rule in BUILTIN_RULES}
+    labels.update(FailureRule.objects.values_list("name", "label"))
+    return labels
+
+
+def recent_run_ids(run: Run, window: int) -> list[int]:
+    """Ids of the last ``window`` finished runs of the same suite and environment, up to ``run``."""
+    return list(
+        Run.objects.filter(
+            suite_id=run.suite_id, environment_id=run.environment_id, status=RunStatus.FINISHED, pk__lte=run.pk
+        )
+        .order_by("-pk")
+        .values_list("pk", flat=True)[:window]
+    )
+
+
+def measurement_history(run: Run, runs: int = CONSTANT_RUNS) -> dict[str, list[float | None]]:
+    """p50 of each metric over the last ``runs`` finished runs (this one first)."""
+    run_ids = recent_run_ids(run, runs)
+    if run.pk not in run_ids:
+        run_ids = [run.pk, *run_ids[: runs - 1]]
+    history: dict[str, dict[int, float | None]] = defaultdict(dict)
+    for key, run_id, p50 in Measurement.objects.filter(run_id__in=run_ids).values_list("key", "run_id", "p50"):
+        history[key][run_id] = p50
+    return {key: [values.get(run_id) for run_id in run_ids] for key, values in history.items()}
+
+
+def outcome_history(run: Run, window: int = DEFAULT_WINDOW) -> dict[int, list[str]]:
+    """Outcomes per test case over the last ``window`` finished runs, oldest first."""
+    run_ids = recent_run_ids(run, window)
+    outcomes: dict[int, dict[int, str]] = defaultdict(dict)
+    for test_case_id, run_id, outcome in Result.objects.filter(run_id__in=run_ids).values_list(
+        "test_case_id", "run_id", "outcome"
+    ):
+        outcomes[test_case_id][run_id] = outcome
+    return {tc: [by_run[r] for r in sorted(by_run)] for tc, by_run in outcomes.items()}
+
+
+def flaky_test_cases(run: Run, window: int = DEFAULT_WINDOW) -> dict[int, float]:
+    """Test case id → flip rate, for the flaky ones."""
+    return {tc: flip_rate(outcomes) for tc, outcomes in outcome_history(run, window).items() if is_flaky(outcomes)}
+
+
+def failure_class_history(run: Run, classes: list[str]) -> dict[str, dict]:
+    """For each class: the run where it was first seen (same suite and environment) and how
+    many failing results have carried it since."""
+    rows = (
+        Result.objects.filter(
+            run__suite_id=run.suite_id, run__environment_id=run.environment_id, failure_class__in=classes
+        )
+        .values("failure_class")
+        .annotate(
+            first_run=Min("run_id"), first_seen=Min("finished_at"), count=Count("id"), runs=Count("run", distinct=True)
+        )
+    )
+    return {row["failure_class"]: row for row in rows}
