@@ -2,11 +2,21 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import views
+from dashboard import actions, trends, views
 
 urlpatterns = [
-    path("", views.runs_list, name="runs-list"),
+    path("", views.overview, name="dashboard-overview"),
+    path("runs/", views.runs_list, name="runs-list"),
     path("runs/<int:run_id>/", views.run_detail, name="runs-detail"),
+    path("runs/<int:run_id>/progress/", views.run_progress, name="runs-progress"),
+    path("runs/<int:run_id>/rerun/", actions.rerun, name="runs-rerun"),
+    path("runs/<int:run_id>/notes/", actions.add_note, name="runs-add-note"),
+    path("notes/<int:note_id>/", actions.edit_note, name="runs-edit-note"),
+    path("run-now/", actions.run_now, name="dashboard-run-now"),
+    path("compare/", views.compare, name="dashboard-compare"),
+    path("cases/<int:test_case_id>/", views.test_case_history, name="dashboard-test-case"),
+    path("trends/", trends.trends, name="dashboard-trends"),
+    path("business/", trends.business, name="dashboard-business"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

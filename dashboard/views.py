@@ -1,23 +1,124 @@
-"""Pages. Thin: they load data and call runs.reporting / runs.analysis for every judgement."""
+"""Read-only pages. Thin: they load data and call runs.reporting / runs.analysis for every
+judgement; every role may read them."""
+
+from __future__ import annotations
+
+from collections import Counter
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 
-from runs.models import Run
-from runs.reporting import build_report
+from dashboard.forms import NoteForm, RunFilterForm, new_request_key
+from runs import roles
+from runs.analysis.comparison import compare_runs
+from runs.analysis.flakiness import flip_rate, is_flaky
+from runs.models import Environment, Result, Run, TestCase
+from runs.overview import SPARKLINE_RUNS, overview_rows
+from runs.reporting import build_report, load_results, metric_facts, result_facts
 
 RUNS_PER_PAGE = 25
+CASE_HISTORY_RUNS = 50
+
+
+@login_required
+def overview(request):
+    return render(
+        request,
+        "dashboard/overview.html",
+        {"rows": overview_rows(), "request_key": new_request_key(), "sparkline_runs": SPARKLINE_RUNS},
+    )
 
 
 @login_required
 def runs_list(request):
-    runs = Run.objects.select_related("environment", "suite")
+    form = RunFilterForm(request.GET or None)
+    runs = form.apply(Run.objects.select_related("environment", "suite"))
     page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "runs/list.html", {"page": page})
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "runs/list.html", {"page": page, "form": form, "query": query.urlencode()})
+
+
+def _run_or_404(run_id: int) -> Run:
+    related = ("environment", "suite", "parent", "triggered_by")
+    return get_object_or_404(Run.objects.select_related(*related), pk=run_id)
 
 
 @login_required
 def run_detail(request, run_id: int):
-    run = get_object_or_404(Run.objects.select_related("environment", "suite", "parent", "triggered_by"), pk=run_id)
-    return render(request, "runs/detail.html", {"run": run, "report": build_report(run)})
+    run = _run_or_404(run_id)
+    return render(
+        request,
+        "runs/detail.html",
+        {
+            "run": run,
+            "report": build_report(run),
+            "notes": run.notes.select_related("author"),
+            "note_form": NoteForm(),
+            "reruns": run.reruns.order_by("-pk")[:10],
+            "categories": run.suite.categories.all(),
+            "request_key": new_request_key(),
+            "can_rerun": roles.can(request.user, roles.RERUN),
+            "can_write_notes": roles.can(request.user, roles.NOTES),
+        },
+    )
+
+
+@login_required
+def run_progress(request, run_id: int):
+    """The live part of a run page, polled while the run is queued or running."""
+    run = _run_or_404(run_id)
+    results = run.results.select_related("test_case__category").order_by("finished_at", "pk")
+    return render(request, "runs/_progress.html", {"run": run, "results": results})
+
+
+@login_required
+def compare(request):
+    recent = Run.objects.select_related("environment", "suite").order_by("-pk")[:50]
+    context = {"recent": recent, "a": request.GET.get("a", ""), "b": request.GET.get("b", "")}
+    if context["a"] and context["b"]:
+        try:
+            before, after = (_run_or_404(int(context[k])) for k in ("a", "b"))
+        except ValueError:
+            raise Http404("Run ids are numbers.") from None
+        before_results, after_results = load_results(before), load_results(after)
+        context.update(
+            before=before,
+            after=after,
+            comparison=compare_runs(
+                [result_facts(r) for r in before_results],
+                [result_facts(r) for r in after_results],
+                [metric_facts(m) for m in before.measurements.all()],
+                [metric_facts(m) for m in after.measurements.all()],
+            ),
+        )
+    return render(request, "dashboard/compare.html", context)
+
+
+@login_required
+def test_case_history(request, test_case_id: int):
+    test_case = get_object_or_404(TestCase.objects.select_related("suite", "category"), pk=test_case_id)
+    environment = request.GET.get("environment", "")
+    results = Result.objects.filter(test_case=test_case).select_related("run__environment")
+    if environment:
+        results = results.filter(run__environment__name=environment)
+    recent = list(results.order_by("-run_id")[:CASE_HISTORY_RUNS])[::-1]  # oldest first
+    outcomes = [r.outcome for r in recent]
+    definition = next((c for c in test_case.suite.definition.get("checks", []) if c["id"] == test_case.node_id), {})
+    return render(
+        request,
+        "dashboard/test_case.html",
+        {
+            "test_case": test_case,
+            "results": recent,
+            "environment": environment,
+            "environments": Environment.objects.values_list("name", flat=True),
+            "flip_rate": flip_rate(outcomes),
+            "flaky": is_flaky(outcomes),
+            "classes": Counter(r.failure_class for r in recent if r.failure_class).most_common(),
+            "timeout_s": definition.get("timeout_s"),
+            "durations": [{"run": r.run_id, "duration_s": r.duration_s, "outcome": r.outcome} for r in recent],
+        },
+    )

@@ -26,21 +26,17 @@ def class_labels() -> dict[str, str]:
 
 
 def recent_run_ids(run: Run, window: int) -> list[int]:
-    """Ids of the last ``window`` finished runs of the same suite and environment, up to ``run``."""
-    return list(
-        Run.objects.filter(
-            suite_id=run.suite_id, environment_id=run.environment_id, status=RunStatus.FINISHED, pk__lte=run.pk
-        )
-        .order_by("-pk")
-        .values_list("pk", flat=True)[:window]
-    )
+    """Ids of ``run`` and the finished runs of its suite and environment before it, newest
+    first, ``window`` in all (``run`` itself may still be finishing)."""
+    earlier = Run.objects.filter(
+        suite_id=run.suite_id, environment_id=run.environment_id, status=RunStatus.FINISHED, pk__lt=run.pk
+    ).order_by("-pk")
+    return [run.pk, *earlier.values_list("pk", flat=True)[: window - 1]]
 
 
 def measurement_history(run: Run, runs: int = CONSTANT_RUNS) -> dict[str, list[float | None]]:
     """p50 of each metric over the last ``runs`` finished runs (this one first)."""
     run_ids = recent_run_ids(run, runs)
-    if run.pk not in run_ids:
-        run_ids = [run.pk, *run_ids[: runs - 1]]
     history: dict[str, dict[int, float | None]] = defaultdict(dict)
     for key, run_id, p50 in Measurement.objects.filter(run_id__in=run_ids).values_list("key", "run_id", "p50"):
         history[key][run_id] = p50

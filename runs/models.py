@@ -192,6 +192,10 @@ class Run(models.Model):
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
     scope = models.CharField(max_length=20, choices=Scope, default=Scope.ALL)
     scope_test_cases = models.ManyToManyField(TestCase, blank=True, related_name="+")
+    expected = models.PositiveIntegerField(default=0, help_text="Checks in scope, for progress.")
+    request_key = models.CharField(
+        max_length=64, null=True, blank=True, unique=True, help_text="One run per submitted form (double clicks)."
+    )
     base_url = models.CharField(max_length=500, help_text="Where this run's probes were sent.")
     ws_url = models.CharField(max_length=500, blank=True)
 
@@ -217,6 +221,7 @@ class Run(models.Model):
     realness_score = models.FloatField(null=True, blank=True)
     mock_flags = models.JSONField(default=list, blank=True, help_text="Run-level mock indicators.")
     mock_count = models.PositiveIntegerField(default=0, help_text="Results and run-level indicators flagged.")
+    flaky_count = models.PositiveIntegerField(default=0, help_text="Test cases flaky over recent runs.")
 
     class Meta:
         ordering = ["-created", "-id"]

@@ -101,18 +101,18 @@ def describe_run_flag(flag: dict[str, Any]) -> str:
 
 
 def _pattern_rows(run: Run, patterns: list[Pattern]) -> list[FailureClassRow]:
+    """Patterns with where their class was first seen; a class with no stored history
+    (unclassified, or not yet saved) counts as first seen in this run."""
     seen = history.failure_class_history(run, [p.failure_class for p in patterns]) if patterns else {}
-    return [
-        FailureClassRow(
-            p.failure_class,
-            p.label,
-            p.checks,
-            p.summary,
-            seen.get(p.failure_class, {}).get("first_run"),
-            seen.get(p.failure_class, {}).get("runs", 0),
+    rows = []
+    for p in patterns:
+        known = seen.get(p.failure_class, {})
+        rows.append(
+            FailureClassRow(
+                p.failure_class, p.label, p.checks, p.summary, known.get("first_run", run.pk), known.get("runs", 1)
+            )
         )
-        for p in patterns
-    ]
+    return rows
 
 
 def build_report(run: Run) -> RunReport:

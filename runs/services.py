@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from kombu.utils.url import maybe_sanitize_url
@@ -18,7 +18,7 @@ from runs.analysis.mock import (
     CONSTANT,
     NETWORK_KINDS,
     NO_AUTH,
-    auth_enforced,
+    auth_never_enforced,
     constant_measurements,
     realness,
     result_indicators,
@@ -70,24 +70,79 @@ def create_run(
     test_cases: Iterable[TestCase] = (),
     base_url: str | None = None,
     ws_url: str | None = None,
+    request_key: str | None = None,
 ) -> Run:
-    """Store a queued run and dispatch it to the workers once the row is committed."""
-    with transaction.atomic():
-        run = Run.objects.create(
-            suite=suite,
-            suite_version=suite.version,
-            environment=environment,
-            trigger=trigger,
-            triggered_by=user,
-            parent=parent,
-            scope=scope,
-            base_url=base_url or environment.base_url,
-            ws_url=ws_url or environment.effective_ws_url,
-        )
-        if test_cases:
-            run.scope_test_cases.set(test_cases)
-        transaction.on_commit(lambda: dispatch_run(run))
+    """Store a queued run and dispatch it to the workers once the row is committed.
+
+    A ``request_key`` (one per rendered form) makes a repeated submission — a double
+    click, a retried request — return the run the first one created.
+    """
+    if request_key and (existing := Run.objects.filter(request_key=request_key).first()):
+        return existing
+    test_cases = list(test_cases)
+    try:
+        with transaction.atomic():
+            run = Run.objects.create(
+                suite=suite,
+                suite_version=suite.version,
+                environment=environment,
+                trigger=trigger,
+                triggered_by=user,
+                parent=parent,
+                scope=scope,
+                expected=len(test_cases) or suite.test_cases.filter(active=True).count(),
+                request_key=request_key or None,
+                base_url=base_url or environment.base_url,
+                ws_url=ws_url or environment.effective_ws_url,
+            )
+            if test_cases:
+                run.scope_test_cases.set(test_cases)
+            transaction.on_commit(lambda: dispatch_run(run))
+    except IntegrityError:
+        if request_key:  # the twin request won the race
+            return Run.objects.get(request_key=request_key)
+        raise
     return run
+
+
+class NothingToRerun(ValueError):
+    pass
+
+
+def rerun_test_cases(parent: Run, scope: str, *, category_id: int | None = None, test_case_id: int | None = None):
+    """The test cases a rerun of ``parent`` with ``scope`` covers (empty list: the whole suite)."""
+    active = parent.suite.test_cases.filter(active=True)
+    if scope == Run.Scope.ALL:
+        return []
+    if scope == Run.Scope.FAILED:
+        chosen = active.filter(results__run=parent, results__outcome__in=[Result.Outcome.FAILED, Result.Outcome.ERROR])
+    elif scope == Run.Scope.CATEGORY:
+        chosen = active.filter(category_id=category_id)
+    elif scope == Run.Scope.TEST:
+        chosen = active.filter(pk=test_case_id)
+    else:
+        raise NothingToRerun(f"unknown rerun scope {scope!r}")
+    chosen = list(chosen.distinct())
+    if not chosen:
+        raise NothingToRerun(f"run #{parent.pk} has nothing to rerun for scope {scope!r}")
+    return chosen
+
+
+def create_rerun(parent: Run, scope: str, user, *, category_id=None, test_case_id=None, request_key=None) -> Run:
+    """A child run of ``parent`` over ``scope`` (all, failed, a category or one test)."""
+    test_cases = rerun_test_cases(parent, scope, category_id=category_id, test_case_id=test_case_id)
+    return create_run(
+        parent.suite,
+        parent.environment,
+        trigger=Run.Trigger.RERUN,
+        user=user,
+        parent=parent,
+        scope=scope,
+        test_cases=test_cases,
+        base_url=parent.base_url,
+        ws_url=parent.ws_url,
+        request_key=request_key,
+    )
 
 
 def dispatch_run(run: Run) -> None:
@@ -184,7 +239,7 @@ def analyse_results(run: Run, results: list[Result]) -> dict:
     run_flags = [
         {"indicator": CONSTANT, "metric": key} for key in constant_measurements(history.measurement_history(run))
     ]
-    if facts and not auth_enforced(facts):
+    if auth_never_enforced(facts):
         run_flags.append({"indicator": NO_AUTH})
     min_pass_rate = run.suite.definition.get("verdict", {}).get("min_pass_rate", DEFAULT_MIN_PASS_RATE)
     return {
@@ -193,6 +248,7 @@ def analyse_results(run: Run, results: list[Result]) -> dict:
         "realness_score": realness(facts).score,
         "mock_flags": run_flags,
         "mock_count": sum(1 for r in results if r.mock_flags) + len(run_flags),
+        "flaky_count": len(history.flaky_test_cases(run)),
     }
 
 

@@ -18,7 +18,7 @@ def ensure_venv(requirements: str) -> Path:
 
     The install is skipped when the requirement files have not changed since the last one.
     """
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file runs on whatever python3 the user has
         sys.exit(f"Goldpath needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
     if not VENV_PYTHON.exists():
         print(f"Creating a virtual environment in {VENV_DIR} …", flush=True)

@@ -10,7 +10,9 @@ from probes.base import REDACTED, CheckSpec, ProbeContext
 from probes.engine import run_checks
 from probes.suite_loader import parse_suite_file
 
-GOLDEN_CHECKS = [CheckSpec.from_definition(c) for c in parse_suite_file(settings.GOLDPATH_SUITES_DIR / "golden-path.yaml")["checks"]]
+GOLDEN_CHECKS = [
+    CheckSpec.from_definition(c) for c in parse_suite_file(settings.GOLDPATH_SUITES_DIR / "golden-path.yaml")["checks"]
+]
 SEED_FAILURES = {"websocket_message_send", "agent_execution_flow", "realtime_updates"}
 
 
@@ -39,7 +41,11 @@ def test_it_passes_all_12_checks_against_a_healthy_target(target):
 def test_it_sees_the_5_agent_events_in_order(target):
     outcome = run_golden_path(target)["agent_execution_flow"]
     assert outcome.evidence["websocket"]["events"] == [
-        "agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed",
+        "agent_started",
+        "agent_thinking",
+        "tool_executing",
+        "tool_completed",
+        "agent_completed",
     ]
 
 
@@ -59,7 +65,9 @@ def test_it_records_network_evidence_for_http_checks(target):
     request = outcome.evidence["requests"][0]
     assert request["status"] == 200
     assert request["remote_ip"] == "127.0.0.1"
-    assert request["connect_ms"] > 0 and request["first_byte_ms"] > 0 and request["total_ms"] >= request["first_byte_ms"]
+    assert (
+        request["connect_ms"] > 0 and request["first_byte_ms"] > 0 and request["total_ms"] >= request["first_byte_ms"]
+    )
     assert request["bytes_in"] > 0 and request["bytes_out"] > 0
 
 
@@ -89,8 +97,9 @@ def test_it_fails_fast_with_connection_refused_on_a_closed_port(target):
     port = target.port
     target.stop()
     started = time.monotonic()
-    outcomes = run_checks(GOLDEN_CHECKS, context_for(target, base_url=f"http://127.0.0.1:{port}",
-                                                      ws_url=f"ws://127.0.0.1:{port}/ws"))
+    outcomes = run_checks(
+        GOLDEN_CHECKS, context_for(target, base_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}/ws")
+    )
     outcomes = list(outcomes)
     assert time.monotonic() - started < 5
     assert {o.outcome for o in outcomes} == {"failed"}

@@ -27,14 +27,19 @@ def test_it_runs_the_seed_failure_through_a_worker(celery_worker, golden_path, t
     assert (run.total, run.passed, run.failed) == (12, 9, 3)
     assert run.verdict == "PARTIAL SUCCESS"
     failing = run.results.exclude(outcome="passed").select_related("test_case")
-    assert {r.test_case.name for r in failing} == {"WebSocket Message Send", "Agent Execution Flow", "Real-time Updates"}
+    assert {r.test_case.name for r in failing} == {
+        "WebSocket Message Send",
+        "Agent Execution Flow",
+        "Real-time Updates",
+    }
     assert all("code 1000" in r.message for r in failing)
     assert run.worker.startswith("test-")
 
 
 def test_it_runs_a_healthy_target_to_pass(celery_worker, golden_path, target, environment_for):
     run = wait_for(create_run(golden_path, environment_for(target)))
-    assert (run.status, run.verdict, run.passed) == (RunStatus.FINISHED, "PASS", 12)
+    failures = list(run.results.exclude(outcome="passed").values_list("test_case__name", "message"))
+    assert (run.status, run.verdict, run.passed) == (RunStatus.FINISHED, "PASS", 12), failures
     assert run.measurements.filter(ok=True).count() == 5
     assert run.duration_s is not None and run.duration_s < 10
 
@@ -56,5 +61,8 @@ def test_it_stores_each_result_before_the_run_ends(celery_worker, golden_path, t
 def test_it_runs_only_the_checks_in_scope(celery_worker, golden_path, target, environment_for):
     checks = golden_path.test_cases.filter(node_id__in=["backend_health", "websocket_connection"])
     run = wait_for(create_run(golden_path, environment_for(target), scope=Run.Scope.TEST, test_cases=checks))
-    assert sorted(run.results.values_list("test_case__node_id", flat=True)) == ["backend_health", "websocket_connection"]
+    assert sorted(run.results.values_list("test_case__node_id", flat=True)) == [
+        "backend_health",
+        "websocket_connection",
+    ]
     assert run.verdict == "PASS"

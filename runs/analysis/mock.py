@@ -18,7 +18,10 @@ from runs.analysis.facts import ResultFacts
 NEAR_ZERO_S = 0.001
 REAL_THRESHOLD = 0.6
 CONSTANT_RUNS = 3
-NETWORK_KINDS = frozenset({"http", "auth", "ws_connect", "ws_send", "ws_events", "ws_fanout", "performance"})
+HTTP_KINDS = frozenset({"http", "auth", "performance"})
+WS_KINDS = frozenset({"ws_connect", "ws_send", "ws_events", "ws_fanout", "performance"})
+AUTH_KINDS = frozenset({"auth", "ws_connect"})
+NETWORK_KINDS = HTTP_KINDS | WS_KINDS
 
 NEAR_ZERO = "near-zero-duration"
 NO_NETWORK = "no-network-evidence"
@@ -95,6 +98,13 @@ def auth_enforced(results: Sequence[ResultFacts]) -> bool:
     return any(f.evidence.get("auth_enforced") for f in results)
 
 
+def auth_never_enforced(results: Sequence[ResultFacts]) -> bool:
+    """No check saw the service refuse a missing or bad credential, though one could have
+    (a check of an auth-testing kind ran, or the results carry no kinds — imported runs)."""
+    could_see = any(f.kind in AUTH_KINDS or not f.kind for f in results)
+    return bool(results) and could_see and not auth_enforced(results)
+
+
 def _overlapping(results: Sequence[ResultFacts]) -> bool:
     spans = sorted((f.started_at, f.finished_at) for f in results if f.started_at and f.finished_at)
     return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))
@@ -110,16 +120,38 @@ def dimensions_seen(results: Sequence[ResultFacts]) -> dict[str, bool]:
         "http_timing": any(r.get("first_byte_ms") for r in requests),
         "ws_handshake": any(w.get("handshake_ms") for w in sockets),
         "headers": any(r.get("headers_seen") for r in requests + sockets),
-        "network_io": any(r.get("bytes_in") for r in requests + sockets),
+        "network_io": any(r.get("bytes_in") or r.get("bytes_out") for r in requests + sockets),
         "auth": auth_enforced(results),
         "concurrency": _overlapping(results),
     }
 
 
+def applicable_dimensions(results: Sequence[ResultFacts]) -> list[str]:
+    """The dimensions the checks that ran could show: a WebSocket-only rerun cannot show
+    HTTP timing, plain http:// cannot show TLS. Results without a kind (imported) could
+    show anything, so every dimension applies to them."""
+    kinds = {f.kind for f in results}
+    if "" in kinds:
+        return [key for key, _ in DIMENSIONS]
+    keys = set()
+    if kinds & HTTP_KINDS:
+        keys |= {"dns", "tcp_connect", "http_timing", "headers", "network_io"}
+    if kinds & WS_KINDS:
+        keys |= {"dns", "ws_handshake", "headers", "network_io"}
+    if kinds & AUTH_KINDS:
+        keys.add("auth")
+    urls = [r.get("url", "") for f in results for r in _requests(f.evidence) + websocket_records(f.evidence)]
+    if any(u.startswith(("https:", "wss:")) for u in urls):
+        keys.add("tls")
+    if len(results) > 1:
+        keys.add("concurrency")
+    return [key for key, _ in DIMENSIONS if key in keys]
+
+
 @dataclass(frozen=True)
 class Realness:
     score: float
-    seen: dict[str, bool]
+    seen: dict[str, bool]  # applicable dimension → seen
 
     @property
     def verdict(self) -> str:
@@ -131,9 +163,11 @@ class Realness:
 
     @property
     def missing(self) -> list[str]:
-        return [label for key, label in DIMENSIONS if not self.seen.get(key)]
+        return [label for key, label in DIMENSIONS if key in self.seen and not self.seen[key]]
 
 
 def realness(results: Sequence[ResultFacts]) -> Realness:
-    seen = dimensions_seen(results)
-    return Realness(round(sum(seen.values()) / len(DIMENSIONS), 3), seen)
+    """Share of the applicable evidence dimensions that the run's evidence shows."""
+    seen_all = dimensions_seen(results)
+    seen = {key: seen_all[key] for key in applicable_dimensions(results)}
+    return Realness(round(sum(seen.values()) / len(seen), 3) if seen else 0.0, seen)

@@ -52,6 +52,10 @@ def _working_context(results: Sequence[ResultFacts]) -> str:
     return text[0].upper() + text[1:] + "; "
 
 
+def _seconds(value: float) -> str:
+    return f"{value * 1000:.0f} ms" if value < 0.1 else f"{value:.2f} s"
+
+
 def _closing(group: Sequence[ResultFacts]) -> tuple[int | None, str, float | None]:
     records = [w for r in group for w in websocket_records(r.evidence) if w.get("close_initiator") == "server"]
     codes = [w["close_code"] for w in records if "close_code" in w]
@@ -65,10 +69,14 @@ def _summary(failure_class: str, label: str, group: Sequence[ResultFacts], every
     context = _working_context(everything)
     if failure_class.startswith("ws-") and failure_class != "ws-handshake-rejected":
         code, reason, after = _closing(group)
-        when = f" about {after:.2f} s after the client's first message" if after is not None else ""
+        when = f" about {_seconds(after)} after the client's first message" if after is not None else ""
         why = NORMAL_CLOSE_HINT if code == 1000 else ""
         closed = f"the server closed the connection with code {code} ({reason or 'no reason'}){when}"
-        return f"{context}then {closed}. {affected}{why}"
+        return (
+            f"{context}then {closed}. {affected}{why}"
+            if context
+            else f"{closed[0].upper()}{closed[1:]}. {affected}{why}"
+        )
     if failure_class == "connection-refused":
         hosts = sorted({urlsplit(req.get("url", "")).netloc for r in group for req in r.evidence.get("requests", [])})
         where = f" at {', '.join(hosts)}" if hosts else ""

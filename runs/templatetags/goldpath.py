@@ -1,6 +1,10 @@
 import json
 
+import markdown as markdown_lib
+import nh3
 from django import template
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from runs.analysis.mock import INDICATOR_LABELS
 
@@ -25,3 +29,87 @@ def dollars(value) -> str:
 @register.filter
 def indicator_labels(flags) -> str:
     return "; ".join(INDICATOR_LABELS.get(flag, flag) for flag in flags)
+
+
+@register.filter
+def markdown(text: str) -> str:
+    """Render a note's Markdown; nh3 removes anything that could run script."""
+    html = markdown_lib.markdown(text or "", extensions=["fenced_code", "tables", "sane_lists"])
+    return mark_safe(nh3.clean(html))  # noqa: S308 - sanitized just above
+
+
+@register.simple_tag
+def sparkline(values, width: int = 120, height: int = 28) -> str:
+    """An inline SVG line of ``values`` (0..1, oldest first), with the last point marked."""
+    if not values:
+        return format_html('<span class="muted">no runs</span>')
+    step = width / max(len(values) - 1, 1)
+    points = [(round(i * step, 1), round(height - 2 - v * (height - 4), 1)) for i, v in enumerate(values)]
+    line = format_html_join(" ", "{},{}", points)
+    last_x, last_y = points[-1]
+    label = f"pass rate over the last {len(values)} runs, latest {values[-1] * 100:.0f}%"
+    return format_html(
+        '<svg class="sparkline" width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{}">'
+        '<polyline points="{}" fill="none" stroke="currentColor" stroke-width="1.5"/>'
+        '<circle cx="{}" cy="{}" r="2.5" fill="currentColor"/></svg>',
+        width,
+        height,
+        width,
+        height,
+        label,
+        line,
+        last_x,
+        last_y,
+    )
+
+
+@register.simple_tag
+def duration_chart(durations, limit_s=None, width: int = 720, height: int = 160) -> str:
+    """Bars of each run's duration (seconds), coloured by outcome, with the check's time
+    limit as a dashed line when it fits the scale. Server-side SVG: no script needed."""
+    if not durations:
+        return ""
+    top = max([d["duration_s"] for d in durations] + ([limit_s] if limit_s else [])) or 1
+    bar = (width - 40) / len(durations)
+
+    def y(seconds: float) -> float:
+        return round(height - 20 - seconds / top * (height - 30), 1)
+
+    bars = format_html_join(
+        "",
+        '<rect class="bar-{}" x="{}" y="{}" width="{}" height="{}"><title>run #{}: {} s</title></rect>',
+        (
+            (
+                d["outcome"],
+                round(36 + i * bar, 1),
+                y(d["duration_s"]),
+                max(round(bar - 2, 1), 1),
+                round(height - 20 - y(d["duration_s"]), 1),
+                d["run"],
+                f"{d['duration_s']:.3f}",
+            )
+            for i, d in enumerate(durations)
+        ),
+    )
+    target = ""
+    if limit_s:
+        target = format_html(
+            '<line class="target" x1="36" x2="{}" y1="{}" y2="{}"/><text x="38" y="{}">limit {} s</text>',
+            width,
+            y(limit_s),
+            y(limit_s),
+            y(limit_s) - 3,
+            limit_s,
+        )
+    return format_html(
+        '<svg class="duration-chart" viewBox="0 0 {} {}" width="{}" height="{}" role="img" '
+        'aria-label="Duration per run in seconds">{}{}<text x="2" y="12">{} s</text><text x="2" y="{}">0</text></svg>',
+        width,
+        height,
+        width,
+        height,
+        bars,
+        target,
+        f"{top:.2f}",
+        height - 20,
+    )

@@ -1,0 +1,93 @@
+"""Pages that change something: start a run, rerun, write notes. POST only, role-checked."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_POST
+
+from dashboard.forms import NoteForm, RerunForm, RunNowForm
+from runs import roles
+from runs.models import Note, Run
+from runs.services import DispatchError, NothingToRerun, create_rerun, create_run
+
+
+def _started(request, run: Run, what: str):
+    if run.status == "error":
+        messages.error(request, run.status_message)
+    else:
+        messages.success(request, f"{what} queued as run #{run.pk}; this page follows it live.")
+    return redirect(run)
+
+
+@require_POST
+@roles.permission_required(roles.RUN)
+def run_now(request):
+    form = RunNowForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose an environment and a suite to run.")
+        return redirect("dashboard-overview")
+    try:
+        run = create_run(
+            form.cleaned_data["suite"],
+            form.cleaned_data["environment"],
+            user=request.user,
+            request_key=form.cleaned_data["request_key"],
+        )
+    except DispatchError as exc:
+        messages.error(request, str(exc))
+        return redirect("dashboard-overview")
+    return _started(request, run, "Run")
+
+
+@require_POST
+@roles.permission_required(roles.RERUN)
+def rerun(request, run_id: int):
+    parent = get_object_or_404(Run.objects.select_related("suite", "environment"), pk=run_id)
+    form = RerunForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.non_field_errors()) or "That rerun request was incomplete.")
+        return redirect(parent)
+    data = form.cleaned_data
+    try:
+        child = create_rerun(
+            parent,
+            data["scope"],
+            request.user,
+            category_id=data.get("category"),
+            test_case_id=data.get("test_case"),
+            request_key=data.get("request_key"),
+        )
+    except NothingToRerun as exc:
+        messages.error(request, f"Nothing to rerun: {exc}.")
+        return redirect(parent)
+    except DispatchError as exc:
+        messages.error(request, str(exc))
+        return redirect(parent)
+    return _started(request, child, f"Rerun ({child.get_scope_display().lower()})")
+
+
+@require_POST
+@roles.permission_required(roles.NOTES)
+def add_note(request, run_id: int):
+    run = get_object_or_404(Run, pk=run_id)
+    form = NoteForm(request.POST)
+    if form.is_valid():
+        Note.objects.create(run=run, author=request.user, body=form.cleaned_data["body"])
+        messages.success(request, "Note added.")
+    else:
+        messages.error(request, "A note needs some text.")
+    return redirect(f"{run.get_absolute_url()}#notes")
+
+
+@require_POST
+@roles.permission_required(roles.NOTES)
+def edit_note(request, note_id: int):
+    note = get_object_or_404(Note.objects.select_related("run"), pk=note_id)
+    form = NoteForm(request.POST, instance=note)
+    if form.is_valid():
+        form.save()
+        messages.success(request, "Note saved.")
+    else:
+        messages.error(request, "A note needs some text.")
+    return redirect(f"{note.run.get_absolute_url()}#notes")

@@ -1,0 +1,97 @@
+"""Forms of the dashboard pages: run filters, reruns, run-now and notes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time
+
+from django import forms
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from runs.models import Environment, Note, Run, Suite, Verdict
+
+SORTS = {
+    "-created": "Newest first",
+    "created": "Oldest first",
+    "-duration_s": "Slowest first",
+    "duration_s": "Fastest first",
+    "-mrr_at_risk": "Most MRR at risk",
+    "passed": "Fewest passed",
+}
+
+
+class RunFilterForm(forms.Form):
+    environment = forms.ModelChoiceField(Environment.objects.all(), required=False, to_field_name="name")
+    suite = forms.ModelChoiceField(Suite.objects.all(), required=False, to_field_name="name")
+    verdict = forms.ChoiceField(choices=[("", "Any verdict"), *Verdict.choices], required=False)
+    status = forms.ChoiceField(choices=[("", "Any status"), *Run._meta.get_field("status").choices], required=False)
+    trigger = forms.ChoiceField(choices=[("", "Any trigger"), *Run.Trigger.choices], required=False)
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Search",
+        widget=forms.TextInput(attrs={"placeholder": "run #, message, URL"}),
+    )
+    sort = forms.ChoiceField(choices=list(SORTS.items()), required=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            raise forms.ValidationError("The 'From' date is after the 'To' date.")
+        return data
+
+    def apply(self, runs: QuerySet[Run]) -> QuerySet[Run]:
+        """Filter and sort ``runs`` by the valid fields (invalid ones are shown as errors, not applied)."""
+        data = self.cleaned_data if self.is_valid() else {}
+        for field in ("environment", "suite", "verdict", "status", "trigger"):
+            if data.get(field):
+                runs = runs.filter(**{field: data[field]})
+        tz = timezone.get_current_timezone()
+        if data.get("date_from"):
+            runs = runs.filter(created__gte=datetime.combine(data["date_from"], time.min, tz))
+        if data.get("date_to"):
+            runs = runs.filter(created__lte=datetime.combine(data["date_to"], time.max, tz))
+        if query := (data.get("q") or "").strip():
+            match = Q(status_message__icontains=query) | Q(base_url__icontains=query)
+            if query.lstrip("#").isdigit():
+                match |= Q(pk=int(query.lstrip("#")))
+            runs = runs.filter(match)
+        return runs.order_by(data.get("sort") or "-created", "-pk")
+
+
+def new_request_key() -> str:
+    return uuid.uuid4().hex
+
+
+class RerunForm(forms.Form):
+    scope = forms.ChoiceField(choices=Run.Scope.choices)
+    category = forms.IntegerField(required=False)
+    test_case = forms.IntegerField(required=False)
+    request_key = forms.CharField(max_length=64, required=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("scope") == Run.Scope.CATEGORY and not data.get("category"):
+            raise forms.ValidationError("Choose the category to rerun.")
+        if data.get("scope") == Run.Scope.TEST and not data.get("test_case"):
+            raise forms.ValidationError("Choose the check to rerun.")
+        return data
+
+
+class RunNowForm(forms.Form):
+    environment = forms.ModelChoiceField(Environment.objects.all())
+    suite = forms.ModelChoiceField(Suite.objects.all())
+    request_key = forms.CharField(max_length=64, required=False)
+
+
+class NoteForm(forms.ModelForm):
+    class Meta:
+        model = Note
+        fields = ["body"]
+        widgets = {
+            "body": forms.Textarea(attrs={"rows": 8, "placeholder": "## Root cause\n\n## Five whys\n\n## Next steps"})
+        }
+        labels = {"body": "Note (Markdown)"}

@@ -1,0 +1,53 @@
+"""Roles are Django groups; what each may do is decided here and nowhere else.
+
+Manager: read every page. DevOps: read, export, start runs, configure environments, suites,
+tags and schedules, write notes. Engineer: read, export, start runs, rerun, write notes.
+Superusers may do everything.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+
+MANAGER, DEVOPS, ENGINEER = "Manager", "DevOps", "Engineer"
+ROLES = (MANAGER, DEVOPS, ENGINEER)
+
+RUN, RERUN, NOTES, EXPORT, CONFIGURE = "run", "rerun", "notes", "export", "configure"
+ALLOWED: dict[str, set[str]] = {
+    RUN: {ENGINEER, DEVOPS},
+    RERUN: {ENGINEER},
+    NOTES: {ENGINEER, DEVOPS},
+    EXPORT: {DEVOPS, MANAGER, ENGINEER},
+    CONFIGURE: {DEVOPS},
+}
+
+
+def user_roles(user) -> set[str]:
+    if not user.is_authenticated:
+        return set()
+    if not hasattr(user, "_goldpath_roles"):
+        user._goldpath_roles = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+    return user._goldpath_roles
+
+
+def can(user, action: str) -> bool:
+    return bool(user.is_authenticated and (user.is_superuser or user_roles(user) & ALLOWED[action]))
+
+
+def permission_required(action: str):
+    """Login required, then 403 unless the user's role allows ``action``."""
+
+    def decorator(view):
+        @login_required
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not can(request.user, action):
+                raise PermissionDenied(f"Your role may not {action}.")
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
