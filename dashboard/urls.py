@@ -10,6 +10,7 @@ urlpatterns = [
     path("runs/<int:run_id>/", views.run_detail, name="runs-detail"),
     path("runs/<int:run_id>/progress/", views.run_progress, name="runs-progress"),
     path("runs/<int:run_id>/rerun/", actions.rerun, name="runs-rerun"),
+    path("runs/<int:run_id>/export/<str:fmt>/", views.run_export, name="runs-export"),
     path("runs/<int:run_id>/notes/", actions.add_note, name="runs-add-note"),
     path("notes/<int:note_id>/", actions.edit_note, name="runs-edit-note"),
     path("run-now/", actions.run_now, name="dashboard-run-now"),

@@ -7,13 +7,15 @@ from collections import Counter
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from dashboard.forms import NoteForm, RunFilterForm, new_request_key
 from runs import roles
 from runs.analysis.comparison import compare_runs
 from runs.analysis.flakiness import flip_rate, is_flaky
+from runs.exporters import FORMATS, export_run
+from runs.exporters import filename as export_filename
 from runs.models import Environment, Result, Run, TestCase
 from runs.overview import SPARKLINE_RUNS, overview_rows
 from runs.reporting import build_report, load_results, metric_facts, result_facts
@@ -72,6 +74,17 @@ def run_progress(request, run_id: int):
     run = _run_or_404(run_id)
     results = run.results.select_related("test_case__category").order_by("finished_at", "pk")
     return render(request, "runs/_progress.html", {"run": run, "results": results})
+
+
+@roles.permission_required(roles.EXPORT)
+def run_export(request, run_id: int, fmt: str):
+    run = _run_or_404(run_id)
+    if fmt not in FORMATS:
+        raise Http404(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    text, export_format = export_run(run, fmt)
+    response = HttpResponse(text, content_type=export_format.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{export_filename(run, export_format)}"'
+    return response
 
 
 @login_required

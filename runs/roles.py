@@ -1,7 +1,8 @@
 """Roles are Django groups; what each may do is decided here and nowhere else.
 
-Manager: read every page. DevOps: read, export, start runs, configure environments, suites,
-tags and schedules, write notes. Engineer: read, export, start runs, rerun, write notes.
+Manager: read every page and export. DevOps: read, export, start runs, configure
+environments, suites, tags and schedules, write notes. Engineer: read, start runs, rerun,
+write notes.
 Superusers may do everything.
 """
 
@@ -20,7 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     RUN: {ENGINEER, DEVOPS},
     RERUN: {ENGINEER},
     NOTES: {ENGINEER, DEVOPS},
-    EXPORT: {DEVOPS, MANAGER, ENGINEER},
+    EXPORT: {DEVOPS, MANAGER},  # exports only read; the brief gives them to DevOps, managers read everything
     CONFIGURE: {DEVOPS},
 }
 

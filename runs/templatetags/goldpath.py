@@ -113,3 +113,9 @@ def duration_chart(durations, limit_s=None, width: int = 720, height: int = 160)
         f"{top:.2f}",
         height - 20,
     )
+
+
+@register.filter
+def md_cell(value) -> str:
+    """Text safe inside a Markdown table cell or list item: one line, pipes escaped."""
+    return " ".join(str(value).split()).replace("|", "\\|")

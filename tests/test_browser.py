@@ -1,0 +1,134 @@
+"""Browser tests: Playwright driving Debian's Chromium against a live server and a real worker.
+
+Screenshots land in $GOLDPATH_SCREENSHOT_DIR when set (README's docs/screenshots are made
+this way: `GOLDPATH_SCREENSHOT_DIR=docs/screenshots python3 scripts/test.py -m browser`).
+"""
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group
+
+from runs.models import Run, RunStatus
+from runs.roles import DEVOPS, ENGINEER, MANAGER
+from runs.services import create_run
+from tests.factories import UserFactory
+
+CHROMIUM = Path("/usr/bin/chromium")
+PASSWORD = "correct horse battery staple"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (apt-get install chromium)"),
+]
+# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+# between browser steps are still plain synchronous calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page_for(browser, live_server):
+    """A logged-in page for a user with ``role``; console errors are collected on it."""
+    contexts = []
+
+    def login(role: str):
+        user = UserFactory(username=role.lower())
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        contexts.append(context)
+        page = context.new_page()
+        page.console_errors = []
+        page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None)
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("#id_username", user.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live_server.url}/")
+        return page
+
+    yield login
+    for context in contexts:
+        context.close()
+
+
+def screenshot(page, name: str, tmp_path: Path) -> None:
+    directory = Path(os.environ.get("GOLDPATH_SCREENSHOT_DIR") or tmp_path)
+    directory.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(directory / f"{name}.png"), full_page=True)
+
+
+def finished_run(golden_path, environment) -> Run:
+    run = create_run(golden_path, environment)
+    deadline = time.monotonic() + 60
+    while not run.is_done and time.monotonic() < deadline:
+        time.sleep(0.2)
+        run.refresh_from_db()
+    assert run.status == RunStatus.FINISHED
+    return run
+
+
+@pytest.mark.parametrize("role", [MANAGER, DEVOPS, ENGINEER])
+def test_each_role_logs_in_and_sees_the_overview(page_for, role):
+    page = page_for(role)
+    assert page.locator("h1").inner_text() == "Overview"
+    assert page.locator(".who").inner_text() == role.lower()
+    assert page.console_errors == []
+
+
+def test_an_engineer_reruns_failed_checks_and_watches_them_live(
+    page_for, live_server, celery_worker, golden_path, target_factory, environment_for, tmp_path
+):
+    server = target_factory(["close-after-send"])
+    parent = finished_run(golden_path, environment_for(server, "staging"))
+    page = page_for(ENGINEER)
+    page.goto(f"{live_server.url}{parent.get_absolute_url()}")
+    screenshot(page, "run-detail", tmp_path)
+    page.get_by_role("button", name="Rerun failed (3)").click()
+
+    page.wait_for_selector("[data-progress-url]", timeout=10_000)  # the child's live view
+    child = Run.objects.get(parent=parent)
+    assert page.url.endswith(child.get_absolute_url())
+    page.wait_for_selector("text=Overall status", timeout=30_000)  # the page updated itself
+    assert page.locator(".result-failed").count() == 3
+    assert "rerun of" in page.locator(".meta").inner_text()
+    child.refresh_from_db()
+    assert (child.scope, child.total, child.failed) == ("failed", 3, 3)
+    assert page.console_errors == []
+
+
+def test_a_manager_sees_no_rerun_button_and_is_refused_on_post(
+    page_for, live_server, celery_worker, golden_path, target_factory, environment_for, tmp_path
+):
+    server = target_factory(["close-after-send"])
+    run = finished_run(golden_path, environment_for(server, "staging"))
+    page = page_for(MANAGER)
+    page.goto(f"{live_server.url}{run.get_absolute_url()}")
+    assert page.get_by_role("button", name="Rerun failed (3)").count() == 0
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    response = page.request.post(
+        f"{live_server.url}/runs/{run.pk}/rerun/",
+        form={"scope": "failed"},
+        headers={"X-CSRFToken": token, "Referer": live_server.url},
+    )
+    assert response.status == 403
+    assert not Run.objects.filter(parent=run).exists()
+    page.goto(f"{live_server.url}/")
+    assert page.get_by_role("button", name="Run now").count() == 0
+    screenshot(page, "overview", tmp_path)
