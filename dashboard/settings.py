@@ -177,6 +177,9 @@ GOLDPATH_RUN_TIME_LIMIT = envint("GOLDPATH_RUN_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = GOLDPATH_RUN_TIME_LIMIT
 CELERY_TASK_TIME_LIMIT = GOLDPATH_RUN_TIME_LIMIT + 30
 
+# Largest JUnit / pytest-json file accepted by import_results and the import API.
+GOLDPATH_IMPORT_MAX_BYTES = envint("GOLDPATH_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
+
 # Suite definition files loaded by `load_suites` and before each CLI run.
 GOLDPATH_SUITES_DIR = Path(os.environ.get("GOLDPATH_SUITES_DIR") or BASE_DIR / "probes" / "suites")
 

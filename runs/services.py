@@ -235,7 +235,7 @@ def analyse_results(run: Run, results: list[Result]) -> dict:
     rtt = round_trip_ms(facts)
     for result, fact in zip(results, facts, strict=True):
         result.mock_flags = result_indicators(fact, rtt, declares_network=result.test_case.kind in NETWORK_KINDS)
-    Result.objects.bulk_update(results, ["mock_flags"])
+    Result.objects.bulk_update([r for r in results if r.mock_flags], ["mock_flags"], batch_size=1000)
     run_flags = [
         {"indicator": CONSTANT, "metric": key} for key in constant_measurements(history.measurement_history(run))
     ]
@@ -252,8 +252,14 @@ def analyse_results(run: Run, results: list[Result]) -> dict:
     }
 
 
-def finish_run(run: Run) -> None:
-    """Count the stored results, analyse them and end the run as finished."""
+def _since(started_at, now) -> float | None:
+    return (now - started_at).total_seconds() if started_at else None
+
+
+def finish_run(run: Run, duration_s: float | None = None) -> None:
+    """Count the stored results, analyse them and end the run as finished.
+
+    ``duration_s`` overrides the wall time since start (an import knows its file's time)."""
     results = load_results(run)
     counts = {name: 0 for name in OUTCOME_COUNTERS.values()}
     for result in results:
@@ -265,7 +271,7 @@ def finish_run(run: Run) -> None:
             RunStatus.FINISHED,
             total=len(results),
             finished_at=now,
-            duration_s=(now - run.started_at).total_seconds() if run.started_at else None,
+            duration_s=duration_s if duration_s is not None else _since(run.started_at, now),
             **counts,
             **analyse_results(run, results),
         )
@@ -274,5 +280,4 @@ def finish_run(run: Run) -> None:
 def fail_run(run: Run, message: str) -> None:
     """End a run as error; results already stored stay."""
     now = timezone.now()
-    duration = (now - run.started_at).total_seconds() if run.started_at else None
-    transition(run, RunStatus.ERROR, status_message=message, finished_at=now, duration_s=duration)
+    transition(run, RunStatus.ERROR, status_message=message, finished_at=now, duration_s=_since(run.started_at, now))

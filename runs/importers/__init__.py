@@ -1,0 +1,163 @@
+"""Import test results Goldpath did not run itself (any CI pipeline's) as a finished run.
+
+The whole file is parsed before anything is written, and written in one transaction: a
+file that fails leaves nothing behind. Imported runs get the same analysis as probe runs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from runs import history
+from runs.analysis.classification import classify
+from runs.importers.cases import ImportedCase, ImportFailed
+from runs.importers.junit import parse_junit
+from runs.importers.pytest_json import parse_pytest_json
+from runs.models import Category, Environment, Result, Run, RunStatus, Suite, TestCase
+from runs.services import finish_run
+
+__all__ = ["ImportFailed", "import_results", "PARSERS"]
+
+PARSERS: dict[str, Callable[[BinaryIO], Iterator[ImportedCase]]] = {
+    "junit": parse_junit,
+    "pytest-json": parse_pytest_json,
+}
+BATCH = 2000
+
+
+class LimitedReader:
+    """A file wrapper that refuses to read past ``limit`` bytes (uploads of unknown size)."""
+
+    def __init__(self, stream: BinaryIO, limit: int) -> None:
+        self.stream, self.limit, self.read_bytes = stream, limit, 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.stream.read(size if size and size > 0 else self.limit + 1)
+        self.read_bytes += len(chunk)
+        if self.read_bytes > self.limit:
+            raise FileTooLarge(self.limit)
+        return chunk
+
+
+class FileTooLarge(ImportFailed):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the file is larger than the import limit of {limit:,} bytes (GOLDPATH_IMPORT_MAX_BYTES)")
+        self.limit = limit
+
+
+def detect_format(stream: BinaryIO) -> str:
+    """JUnit or pytest-json, from the first bytes (the stream is rewound or peeked)."""
+    if stream.seekable():
+        head = stream.read(64)
+        stream.seek(0)
+    else:
+        head = stream.peek(64)[:64]
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"<"):
+        return "junit"
+    if text.startswith(b"{"):
+        return "pytest-json"
+    raise ImportFailed("unknown file format: expected JUnit XML (starting with '<') or pytest-json-report JSON")
+
+
+def category_for(case: ImportedCase, rules: Iterable[dict]) -> str:
+    """The suite file's ``import_categories`` rules (regex over 'suite classname name')
+    decide; otherwise the file's own suite name, else the first part of the class name."""
+    subject = f"{case.suite} {case.classname} {case.name}"
+    for rule in rules:
+        if re.search(rule["pattern"], subject):
+            return rule["category"]
+    return (case.suite or case.classname.split(".")[0] or "Imported")[:100]
+
+
+def import_results(
+    stream: BinaryIO,
+    *,
+    suite_name: str,
+    environment_name: str,
+    fmt: str = "auto",
+    user=None,
+    max_bytes: int | None = None,
+) -> Run:
+    """Parse ``stream`` and store it as a finished run of ``suite_name`` on ``environment_name``."""
+    limited = LimitedReader(stream, max_bytes or settings.GOLDPATH_IMPORT_MAX_BYTES)
+    if fmt == "auto":
+        fmt = detect_format(stream)
+    if fmt not in PARSERS:
+        raise ImportFailed(f"unknown format {fmt!r}; use one of {', '.join(PARSERS)}")
+    cases = list(PARSERS[fmt](limited))
+    if not cases:
+        raise ImportFailed("the file holds no test cases")
+    suite_slug, env_slug = slugify(suite_name)[:64], slugify(environment_name)[:64]
+    if not suite_slug or not env_slug:
+        raise ImportFailed("give a suite and an environment name (letters, digits, hyphens)")
+    rules = history.active_rules()
+    with transaction.atomic():
+        suite, _ = Suite.objects.get_or_create(
+            name=suite_slug,
+            defaults={"title": suite_name, "version": "imported", "definition": {"imported": True, "checks": []}},
+        )
+        environment, _ = Environment.objects.get_or_create(name=env_slug, defaults={"base_url": ""})
+        test_cases = _test_cases(suite, cases)
+        run = Run.objects.create(
+            suite=suite,
+            suite_version=suite.version,
+            environment=environment,
+            trigger=Run.Trigger.IMPORT,
+            triggered_by=user,
+            status=RunStatus.RUNNING,
+            started_at=timezone.now(),
+            expected=len(cases),
+            base_url=environment.base_url,
+        )
+        attempts: dict[str, int] = {}
+        results = []
+        for case in cases:
+            attempts[case.node_id] = attempts.get(case.node_id, 0) + 1
+            failing = case.outcome in ("failed", "error")
+            results.append(
+                Result(
+                    run=run,
+                    test_case=test_cases[case.node_id],
+                    outcome=case.outcome,
+                    duration_s=case.duration_s,
+                    message=case.message,
+                    failure_class=classify(case.message, {}, rules) if failing else "",
+                    attempt=attempts[case.node_id],
+                    finished_at=run.started_at,
+                )
+            )
+        Result.objects.bulk_create(results, batch_size=BATCH)
+        finish_run(run, duration_s=round(sum(c.duration_s for c in cases), 3))
+    return run
+
+
+def _test_cases(suite: Suite, cases: list[ImportedCase]) -> dict[str, TestCase]:
+    """Existing test cases matched by node id (their history continues); new ones created."""
+    rules = suite.definition.get("import_categories", [])
+    categories = {c.name: c for c in suite.categories.all()}
+    wanted = {category_for(case, rules) for case in cases} - set(categories)
+    order = len(categories)
+    for offset, name in enumerate(sorted(wanted)):
+        categories[name] = Category.objects.create(suite=suite, name=name, order=order + offset)
+    existing = {tc.node_id: tc for tc in suite.test_cases.all()}
+    new = {}
+    for case in cases:
+        if case.node_id not in existing and case.node_id not in new:
+            new[case.node_id] = TestCase(
+                suite=suite,
+                node_id=case.node_id[:500],
+                name=case.name[:300],
+                category=categories[category_for(case, rules)],
+                order=len(existing) + len(new),
+            )
+    TestCase.objects.bulk_create(new.values(), batch_size=BATCH)
+    existing.update(new)
+    return existing

@@ -1,0 +1,47 @@
+"""What the importers produce: one ImportedCase per test, whatever the file format."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+MAX_TEXT = 10_000
+MAX_DURATION_S = 86_400.0  # a single test longer than a day is a broken file, not a result
+
+
+class ImportFailed(ValueError):
+    """The file cannot be imported; the message says why and where. Nothing was stored."""
+
+
+@dataclass(frozen=True)
+class ImportedCase:
+    suite: str  # the file's suite name (testsuite / module), used to pick a category
+    classname: str
+    name: str
+    outcome: str  # passed | failed | error | skipped
+    duration_s: float
+    message: str = ""
+
+    @property
+    def node_id(self) -> str:
+        return f"{self.classname}::{self.name}" if self.classname else self.name
+
+
+def clip(text: str | None, limit: int = MAX_TEXT) -> str:
+    text = (text or "").strip()
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"… [truncated: {len(text)} characters in all]"
+
+
+def duration(raw: object, where: str) -> float:
+    """A test's duration in seconds; refuse what no real run can produce."""
+    if raw in (None, ""):
+        return 0.0
+    try:
+        value = float(str(raw).replace(",", ""))
+    except ValueError:
+        raise ImportFailed(f"{where}: time {raw!r} is not a number") from None
+    if math.isnan(value) or math.isinf(value) or value < 0 or value > MAX_DURATION_S:
+        raise ImportFailed(f"{where}: time {raw!r} is not a duration between 0 and {MAX_DURATION_S:g} s")
+    return value

@@ -1,0 +1,55 @@
+"""pytest-json-report files: {"tests": [{"nodeid", "outcome", "setup"/"call"/"teardown": {...}}]}."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from runs.importers.cases import ImportedCase, ImportFailed, clip, duration
+
+OUTCOMES = {
+    "passed": "passed",
+    "failed": "failed",
+    "error": "error",
+    "skipped": "skipped",
+    "xfailed": "skipped",
+    "xpassed": "passed",
+}
+
+
+def _message(test: dict) -> str:
+    for phase in ("call", "setup", "teardown"):
+        stage = test.get(phase) or {}
+        crash = stage.get("crash") or {}
+        if crash.get("message") or stage.get("longrepr"):
+            return clip(crash.get("message") or str(stage.get("longrepr")))
+    return ""
+
+
+def parse_pytest_json(stream: BinaryIO) -> Iterator[ImportedCase]:
+    try:
+        data = json.load(stream)
+    except UnicodeDecodeError:
+        raise ImportFailed("the file is not UTF-8 text") from None
+    except ValueError as exc:
+        raise ImportFailed(f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
+        raise ImportFailed('not a pytest-json-report file: no "tests" list at the top level')
+    for index, test in enumerate(data["tests"]):
+        if not isinstance(test, dict) or not test.get("nodeid"):
+            raise ImportFailed(f"tests[{index}] has no nodeid")
+        nodeid = test["nodeid"]
+        outcome = OUTCOMES.get(test.get("outcome"))
+        if outcome is None:
+            raise ImportFailed(f"{nodeid}: unknown outcome {test.get('outcome')!r}")
+        path, _, name = nodeid.rpartition("::")
+        total = sum(duration((test.get(p) or {}).get("duration"), nodeid) for p in ("setup", "call", "teardown"))
+        yield ImportedCase(
+            suite=path.split("::")[0],
+            classname=path,
+            name=name or nodeid,
+            outcome=outcome,
+            duration_s=total,
+            message=_message(test) if outcome != "passed" else "",
+        )
