@@ -176,6 +176,17 @@ CELERY_TASK_ALWAYS_EAGER = False
 GOLDPATH_RUN_TIME_LIMIT = envint("GOLDPATH_RUN_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = GOLDPATH_RUN_TIME_LIMIT
 CELERY_TASK_TIME_LIMIT = GOLDPATH_RUN_TIME_LIMIT + 30
+# A worker writes a heartbeat on its running run this often; every worker's reaper looks
+# for runs whose heartbeat is older than GOLDPATH_STALE_AFTER (their worker died), resumes
+# each on another worker up to GOLDPATH_MAX_ATTEMPTS times, then ends it as error.
+GOLDPATH_HEARTBEAT = envint("GOLDPATH_HEARTBEAT", 5)
+GOLDPATH_STALE_AFTER = envint("GOLDPATH_STALE_AFTER", 30)
+GOLDPATH_REAPER_INTERVAL = envint("GOLDPATH_REAPER_INTERVAL", 10)
+GOLDPATH_MAX_ATTEMPTS = envint("GOLDPATH_MAX_ATTEMPTS", 2)
+# A queued run is sent to the broker again after this long (a broker that lost it), and
+# ends as error if no worker has taken it after GOLDPATH_QUEUE_TIMEOUT.
+GOLDPATH_REDISPATCH_AFTER = envint("GOLDPATH_REDISPATCH_AFTER", 300)
+GOLDPATH_QUEUE_TIMEOUT = envint("GOLDPATH_QUEUE_TIMEOUT", 1800)
 
 # Largest JUnit / pytest-json file accepted by import_results and the import API.
 GOLDPATH_IMPORT_MAX_BYTES = envint("GOLDPATH_IMPORT_MAX_BYTES", 200 * 1024 * 1024)

@@ -8,7 +8,7 @@ import queue
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
@@ -104,11 +104,18 @@ async def _run_all(specs: list[CheckSpec], ctx: ProbeContext, deliver) -> None:
 _DONE = object()
 
 
-def run_checks(specs: list[CheckSpec], ctx: ProbeContext) -> Iterator[CheckOutcome]:
+def run_checks(
+    specs: list[CheckSpec],
+    ctx: ProbeContext,
+    on_idle: Callable[[], None] | None = None,
+    idle_every_s: float = 5.0,
+) -> Iterator[CheckOutcome]:
     """Run ``specs`` concurrently in a private event loop; yield outcomes as they complete.
 
     The loop runs in its own thread so the caller (a Celery task) can store each outcome
     with Django's synchronous ORM while the remaining checks keep running undisturbed.
+    ``on_idle`` is called in the caller's thread whenever ``idle_every_s`` pass without an
+    outcome (the task's heartbeat).
     """
     outbox: queue.Queue = queue.Queue()
 
@@ -122,7 +129,15 @@ def run_checks(specs: list[CheckSpec], ctx: ProbeContext) -> Iterator[CheckOutco
 
     thread = threading.Thread(target=runner, name="goldpath-probes", daemon=True)
     thread.start()
-    while (item := outbox.get()) is not _DONE:
+    while True:
+        try:
+            item = outbox.get(timeout=idle_every_s)
+        except queue.Empty:
+            if on_idle:
+                on_idle()
+            continue
+        if item is _DONE:
+            break
         if isinstance(item, BaseException):
             raise item
         yield item

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from functools import partial
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_ready, worker_shutting_down
 from django.conf import settings
+from django.db import close_old_connections
 
 from probes.base import CheckSpec, ProbeContext
 from probes.engine import run_checks
 from probes.suite_loader import suite_check_specs
 from runs.history import active_rules
 from runs.models import Run, TestCase
-from runs.services import EXECUTE_RUN_TASK, claim_run, fail_run, finish_run, record_result
+from runs.services import EXECUTE_RUN_TASK, claim_run, fail_run, finish_run, heartbeat, reap_stale_runs, record_result
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +58,8 @@ def execute_run(self, run_id: int) -> None:
     try:
         specs, test_cases = checks_for_run(run)
         rules = active_rules()
-        for outcome in run_checks(specs, probe_context(run)):
+        beat = partial(heartbeat, run)
+        for outcome in run_checks(specs, probe_context(run), on_idle=beat, idle_every_s=settings.GOLDPATH_HEARTBEAT):
             record_result(run, test_cases[outcome.check_id], outcome, rules)
         finish_run(run)
     except SoftTimeLimitExceeded:
@@ -72,3 +77,30 @@ def execute_run(self, run_id: int) -> None:
         )
     else:
         logger.info("run %s: %s %s", run_id, run.status, run.verdict)
+
+
+_reaper_stop = threading.Event()
+
+
+def _reap_forever() -> None:
+    while not _reaper_stop.wait(settings.GOLDPATH_REAPER_INTERVAL):
+        try:
+            for run_id, action in reap_stale_runs():
+                logger.warning("reaper: run %s %s", run_id, action)
+        except Exception:  # the reaper must outlive a database that is down for a while
+            logger.exception("reaper: pass failed; trying again in %s s", settings.GOLDPATH_REAPER_INTERVAL)
+        finally:
+            close_old_connections()
+
+
+@worker_ready.connect
+def start_reaper(**kwargs) -> None:
+    """Every worker looks for runs whose worker died; conditional updates keep them from
+    stepping on each other, so no run stays 'running' while any worker is alive."""
+    _reaper_stop.clear()
+    threading.Thread(target=_reap_forever, name="goldpath-reaper", daemon=True).start()
+
+
+@worker_shutting_down.connect
+def stop_reaper(**kwargs) -> None:
+    _reaper_stop.set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -145,7 +145,7 @@ def create_rerun(parent: Run, scope: str, user, *, category_id=None, test_case_i
     )
 
 
-def dispatch_run(run: Run) -> None:
+def dispatch_run(run: Run, raise_error: bool = True) -> None:
     """Send the run to the broker; if that fails, end it as error with what to do."""
     from dashboard.celery import app
 
@@ -164,7 +164,8 @@ def dispatch_run(run: Run) -> None:
         )
         logger.warning("run %s: %s", run.pk, message)
         transition(run, RunStatus.ERROR, status_message=message, finished_at=timezone.now())
-        raise DispatchError(message) from exc
+        if raise_error:
+            raise DispatchError(message) from exc
 
 
 def claim_run(run_id: int, worker: str) -> Run | None:
@@ -173,9 +174,60 @@ def claim_run(run_id: int, worker: str) -> Run | None:
     if run is None:
         return None
     now = timezone.now()
-    if not transition(run, RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker[:200]):
+    claimed = transition(
+        run,
+        RunStatus.RUNNING,
+        started_at=run.started_at or now,
+        heartbeat_at=now,
+        worker=worker[:200],
+        attempts=F("attempts") + 1,
+    )
+    if not claimed:
         return None
+    run.refresh_from_db(fields=["attempts"])
     return run
+
+
+def heartbeat(run: Run) -> None:
+    Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
+
+
+def reap_stale_runs() -> list[tuple[int, str]]:
+    """Resume or end runs whose worker stopped answering, and runs no worker ever took.
+
+    Safe to call from every worker at once: each change is a conditional UPDATE.
+    Returns (run id, what was done) pairs.
+    """
+    now = timezone.now()
+    done: list[tuple[int, str]] = []
+    stale = Run.objects.filter(
+        status=RunStatus.RUNNING, heartbeat_at__lt=now - timedelta(seconds=settings.GOLDPATH_STALE_AFTER)
+    )
+    for run in stale.select_related("suite", "environment"):
+        last = run.heartbeat_at.strftime("%H:%M:%S %Z")
+        if run.attempts < settings.GOLDPATH_MAX_ATTEMPTS:
+            if transition(run, RunStatus.QUEUED, status_message=f"Resumed: worker {run.worker} stopped at {last}."):
+                done.append((run.pk, "resumed"))
+                dispatch_run(run, raise_error=False)
+        elif fail_run(
+            run,
+            f"The worker running this run ({run.worker}) died or stopped answering (last heartbeat {last}), "
+            f"after {run.attempts} attempt(s). The results stored before that are kept; rerun to try again.",
+        ):
+            done.append((run.pk, "failed"))
+    queued = Run.objects.filter(status=RunStatus.QUEUED)
+    for run in queued.filter(created__lt=now - timedelta(seconds=settings.GOLDPATH_QUEUE_TIMEOUT)):
+        if fail_run(
+            run,
+            f"No worker took this run within {settings.GOLDPATH_QUEUE_TIMEOUT} s. "
+            "Start a worker (celery -A dashboard worker) and rerun.",
+        ):
+            done.append((run.pk, "expired"))
+    cutoff = now - timedelta(seconds=settings.GOLDPATH_REDISPATCH_AFTER)
+    for run in queued.filter(created__lt=cutoff, created__gte=now - timedelta(seconds=settings.GOLDPATH_QUEUE_TIMEOUT)):
+        dispatch_run(run, raise_error=False)  # the broker may have lost it; a duplicate is never run twice
+        done.append((run.pk, "redispatched"))
+    return done
 
 
 def truncate(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
@@ -277,7 +329,9 @@ def finish_run(run: Run, duration_s: float | None = None) -> None:
         )
 
 
-def fail_run(run: Run, message: str) -> None:
-    """End a run as error; results already stored stay."""
+def fail_run(run: Run, message: str) -> bool:
+    """End a run as error; results already stored stay. False if it had already ended."""
     now = timezone.now()
-    transition(run, RunStatus.ERROR, status_message=message, finished_at=now, duration_s=_since(run.started_at, now))
+    return transition(
+        run, RunStatus.ERROR, status_message=message, finished_at=now, duration_s=_since(run.started_at, now)
+    )

@@ -6,6 +6,7 @@ or file-system broker queue.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -61,12 +62,27 @@ def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen:
     """Start `celery -A dashboard worker` and wait until it says it is ready."""
     log = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "-l", "info", "--concurrency", "2",
-         "-n", f"test-{os.getpid()}-{time.monotonic_ns()}@%h", "--without-gossip", "--without-mingle"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "dashboard",
+            "worker",
+            "-l",
+            "info",
+            "--concurrency",
+            "2",
+            "-n",
+            f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+            "--without-gossip",
+            "--without-mingle",
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=BASE_DIR,
+        start_new_session=True,  # its own process group, so kill_worker can take the pool too
     )
     deadline = time.monotonic() + WORKER_READY_TIMEOUT_S
     while " ready." not in log_path.read_text():
@@ -75,6 +91,12 @@ def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen:
             raise RuntimeError(f"the Celery worker did not start:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.2)
     return process
+
+
+def kill_worker(process: subprocess.Popen) -> None:
+    """SIGKILL a worker and its pool processes: a machine that died, not a clean shutdown."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def stop_process(process: subprocess.Popen) -> None:

@@ -1,0 +1,92 @@
+"""Faults on the real parts: a worker killed mid-run, the reaper, queued runs nobody takes."""
+
+import os
+import time
+
+import pytest
+
+from runs.models import Run, RunStatus
+from runs.services import reap_stale_runs
+from tests.conftest import kill_worker, manage, start_worker, stop_process, subprocess_env
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FAST_REAPER = {"GOLDPATH_STALE_AFTER": "4", "GOLDPATH_REAPER_INTERVAL": "1", "GOLDPATH_HEARTBEAT": "1"}
+
+
+def isolated_env(tmp_path, **overrides) -> dict[str, str]:
+    """Child processes on the test database but a broker queue of their own, so the
+    session's worker never takes these runs."""
+    broker = {"GOLDPATH_DATA_DIR": str(tmp_path / "data")}
+    if os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
+        broker["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/13"
+    return subprocess_env(**broker, **overrides)
+
+
+def wait_until(predicate, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def queue_run(env, server) -> Run:
+    result = manage("run_suite", "golden-path", "--env", "reliability", "--base-url", server.base_url, env=env)
+    assert result.returncode == 0, result.stderr
+    return Run.objects.latest("pk")
+
+
+def kill_mid_run(env, tmp_path, server, stored_at_least: int) -> tuple[Run, int]:
+    """Queue a run, SIGKILL its worker once some results are stored; return the run and
+    how many results it had then."""
+    victim = start_worker(env, tmp_path / "victim.log")
+    run = queue_run(env, server)
+    wait_until(lambda: Run.objects.get(pk=run.pk).results.count() >= stored_at_least, timeout=30)
+    kill_worker(victim)
+    return run, Run.objects.get(pk=run.pk).results.count()
+
+
+def test_it_resumes_a_run_whose_worker_was_killed(tmp_path, target_factory):
+    env = isolated_env(tmp_path, **FAST_REAPER)
+    run, stored = kill_mid_run(env, tmp_path, target_factory(["slow-agent"]), stored_at_least=4)
+    assert stored < 12  # the WebSocket checks of slow-agent take over 2 s: killed mid-run
+    rescuer = start_worker(env, tmp_path / "rescuer.log")
+    try:
+        run = wait_until(lambda: Run.objects.filter(pk=run.pk, status=RunStatus.FINISHED).first(), timeout=60)
+    finally:
+        stop_process(rescuer)
+    assert run.attempts == 2
+    assert run.total == 12 == run.results.count()  # the stored results were kept, the rest run once
+    assert "stopped at" in run.status_message
+
+
+def test_it_ends_a_run_as_error_when_its_workers_keep_dying(tmp_path, target_factory):
+    env = isolated_env(tmp_path, GOLDPATH_MAX_ATTEMPTS="1", **FAST_REAPER)
+    run, stored = kill_mid_run(env, tmp_path, target_factory(["slow-agent"]), stored_at_least=1)
+    rescuer = start_worker(env, tmp_path / "rescuer.log")
+    try:
+        run = wait_until(lambda: Run.objects.filter(pk=run.pk, status=RunStatus.ERROR).first(), timeout=60)
+    finally:
+        stop_process(rescuer)
+    assert "died or stopped answering" in run.status_message
+    assert run.results.count() == stored  # nothing lost, nothing invented
+
+
+def test_it_expires_a_queued_run_no_worker_takes(tmp_path, target, settings):
+    run = queue_run(isolated_env(tmp_path), target)
+    settings.GOLDPATH_QUEUE_TIMEOUT = 0
+    assert (run.pk, "expired") in reap_stale_runs()
+    run.refresh_from_db()
+    assert run.status == RunStatus.ERROR
+    assert "No worker took this run" in run.status_message
+
+
+def test_it_leaves_runs_with_a_fresh_heartbeat_alone(tmp_path, target, settings):
+    run = queue_run(isolated_env(tmp_path), target)
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, heartbeat_at=run.created)
+    settings.GOLDPATH_STALE_AFTER = 3600
+    settings.GOLDPATH_REDISPATCH_AFTER = 3600
+    assert reap_stale_runs() == []
+    assert Run.objects.get(pk=run.pk).status == RunStatus.RUNNING
