@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from dashboard.forms import NoteForm, RerunForm, RunNowForm
-from runs import roles
+from runs import roles, tokens
 from runs.models import Note, Run
 from runs.services import DispatchError, NothingToRerun, create_rerun, create_run
 
@@ -91,3 +92,28 @@ def edit_note(request, note_id: int):
     else:
         messages.error(request, "A note needs some text.")
     return redirect(f"{note.run.get_absolute_url()}#notes")
+
+
+@require_POST
+@login_required
+def create_api_token(request):
+    name = request.POST.get("name", "").strip()
+    if not name:
+        messages.error(request, "Give the token a name that says what it is for.")
+        return redirect("dashboard-tokens")
+    token, plain = tokens.create_token(request.user, name)
+    # Rendered, not redirected: the plain token exists only in this response.
+    return render(
+        request,
+        "dashboard/tokens.html",
+        {"tokens": request.user.api_tokens.all(), "new_token": plain, "new_token_name": token.name},
+    )
+
+
+@require_POST
+@login_required
+def revoke_api_token(request, token_id: int):
+    token = get_object_or_404(request.user.api_tokens, pk=token_id)
+    tokens.revoke(token)
+    messages.success(request, f"Token “{token.name}” revoked.")
+    return redirect("dashboard-tokens")

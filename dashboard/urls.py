@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from dashboard import actions, trends, views
+from runs.api import api
 
 urlpatterns = [
     path("", views.overview, name="dashboard-overview"),
@@ -18,6 +19,10 @@ urlpatterns = [
     path("cases/<int:test_case_id>/", views.test_case_history, name="dashboard-test-case"),
     path("trends/", trends.trends, name="dashboard-trends"),
     path("business/", trends.business, name="dashboard-business"),
+    path("tokens/", views.api_tokens, name="dashboard-tokens"),
+    path("tokens/new/", actions.create_api_token, name="dashboard-token-create"),
+    path("tokens/<int:token_id>/revoke/", actions.revoke_api_token, name="dashboard-token-revoke"),
+    path("api/v1/", api.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

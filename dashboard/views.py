@@ -135,3 +135,8 @@ def test_case_history(request, test_case_id: int):
             "durations": [{"run": r.run_id, "duration_s": r.duration_s, "outcome": r.outcome} for r in recent],
         },
     )
+
+
+@login_required
+def api_tokens(request):
+    return render(request, "dashboard/tokens.html", {"tokens": request.user.api_tokens.all()})

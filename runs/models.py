@@ -342,3 +342,26 @@ class Note(models.Model):
 
     def __str__(self) -> str:
         return f"Note on run #{self.run_id}"
+
+
+class ApiToken(models.Model):
+    """A user's API token. Only a SHA-256 of its secret part is stored: the token is shown
+    once, at creation. Tokens act with their user's role and can be revoked."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What it is for, e.g. 'CI staging pipeline'.")
+    prefix = models.CharField(max_length=12, unique=True, help_text="Public part, shown to tell tokens apart.")
+    secret_hash = models.CharField(max_length=64)
+    created = models.DateTimeField(default=timezone.now)
+    last_used = models.DateTimeField(null=True, blank=True)
+    revoked = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (gp_{self.prefix}_…)"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked is None

@@ -1,0 +1,285 @@
+"""REST API v1 (django-ninja): runs, reruns, imports, test case history, MRR at risk.
+
+Authenticated by an API token (``Authorization: Bearer gp_…``) or the browser session
+(which then needs the CSRF token on writes). A token acts with its user's role.
+The OpenAPI schema is at /api/v1/openapi.json, the docs page at /api/v1/docs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from ninja import File, Form, NinjaAPI, Query, Schema
+from ninja.errors import HttpError
+from ninja.files import UploadedFile
+from ninja.security import HttpBearer, django_auth
+from pydantic import Field
+
+from runs import roles, tokens
+from runs.analysis.flakiness import flip_rate
+from runs.importers import FileTooLarge, ImportFailed, import_results
+from runs.models import Environment, Result, Run, RunStatus, Suite, TestCase, Verdict
+from runs.overview import overview_rows
+from runs.reporting import build_report, report_json
+from runs.services import DispatchError, NothingToRerun, create_rerun, create_run
+
+
+class TokenAuth(HttpBearer):
+    def authenticate(self, request, token: str):
+        user = tokens.authenticate(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="Goldpath API",
+    version="1",
+    description="Golden-path run history: runs, reruns, JUnit/pytest imports, test history, MRR at risk.",
+    auth=[TokenAuth(), django_auth],
+    urls_namespace="api",
+)
+
+
+class ErrorOut(Schema):
+    detail: str
+
+
+class RunOut(Schema):
+    id: int
+    url: str
+    status: str
+    verdict: str | None
+    suite: str
+    environment: str
+    trigger: str
+    scope: str
+    parent_id: int | None
+    created: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_s: float | None
+    total: int
+    passed: int
+    failed: int
+    errors: int
+    skipped: int
+    mrr_at_risk: int
+    realness_score: float | None
+    mock_count: int
+    status_message: str
+
+
+class RunPage(Schema):
+    count: int
+    limit: int
+    offset: int
+    items: list[RunOut]
+
+
+class RunFilters(Schema):
+    environment: str | None = None
+    suite: str | None = None
+    verdict: Verdict | None = None
+    status: RunStatus | None = None
+    trigger: Run.Trigger | None = None
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0)
+
+
+class RunRequest(Schema):
+    suite: str
+    environment: str
+
+
+class RerunRequest(Schema):
+    scope: Run.Scope = Run.Scope.FAILED
+    category: str | None = Field(None, description="Category name, for scope=category")
+    test_case: str | None = Field(None, description="Test case node id, for scope=test")
+
+
+class MrrOut(Schema):
+    environment: str
+    suite: str
+    run_id: int
+    run_url: str
+    verdict: str | None
+    finished_at: datetime | None
+    mrr_at_risk: int
+
+
+def _require(request, action: str) -> None:
+    if not roles.can(request.user, action):
+        raise HttpError(403, f"Your role may not {action}.")
+
+
+def run_out(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.pk,
+        "url": f"{settings.SITE_URL}{run.get_absolute_url()}",
+        "status": run.status,
+        "verdict": run.verdict or None,
+        "suite": run.suite.name,
+        "environment": run.environment.name,
+        "trigger": run.trigger,
+        "scope": run.scope,
+        "parent_id": run.parent_id,
+        "created": run.created,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "duration_s": run.duration_s,
+        "total": run.total,
+        "passed": run.passed,
+        "failed": run.failed,
+        "errors": run.errors,
+        "skipped": run.skipped,
+        "mrr_at_risk": run.mrr_at_risk,
+        "realness_score": run.realness_score,
+        "mock_count": run.mock_count,
+        "status_message": run.status_message,
+    }
+
+
+def _run(run_id: int) -> Run:
+    return get_object_or_404(Run.objects.select_related("suite", "environment"), pk=run_id)
+
+
+@api.get("/runs", response=RunPage, summary="List runs, newest first")
+def list_runs(request, filters: Query[RunFilters]):
+    runs = Run.objects.select_related("suite", "environment").order_by("-created", "-pk")
+    for field in ("status", "verdict", "trigger"):
+        if value := getattr(filters, field):
+            runs = runs.filter(**{field: value})
+    if filters.environment:
+        runs = runs.filter(environment__name=filters.environment)
+    if filters.suite:
+        runs = runs.filter(suite__name=filters.suite)
+    page = runs[filters.offset : filters.offset + filters.limit]
+    return {
+        "count": runs.count(),
+        "limit": filters.limit,
+        "offset": filters.offset,
+        "items": [run_out(r) for r in page],
+    }
+
+
+@api.get("/runs/{int:run_id}", response=dict[str, Any], summary="A run with its results and analysis")
+def get_run(request, run_id: int):
+    run = _run(run_id)
+    return report_json(build_report(run)) | {"url": f"{settings.SITE_URL}{run.get_absolute_url()}"}
+
+
+def _queued(run: Run):
+    if run.status == RunStatus.ERROR:
+        raise HttpError(503, run.status_message)
+    return 202, run_out(run)
+
+
+@api.post("/runs", response={202: RunOut, 403: ErrorOut, 404: ErrorOut, 503: ErrorOut}, summary="Start a run")
+def start_run(request, body: RunRequest):
+    _require(request, roles.RUN)
+    suite = get_object_or_404(Suite, name=body.suite)
+    environment = get_object_or_404(Environment, name=body.environment)
+    if suite.definition.get("imported"):
+        raise HttpError(400, f"suite {suite.name!r} holds imported results; it has no checks to run")
+    try:
+        return _queued(create_run(suite, environment, user=request.user, trigger=Run.Trigger.API))
+    except DispatchError as exc:
+        raise HttpError(503, str(exc)) from None
+
+
+@api.post(
+    "/runs/{int:run_id}/rerun",
+    response={202: RunOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 503: ErrorOut},
+    summary="Rerun all, the failed checks, a category or one check of a run",
+)
+def rerun(request, run_id: int, body: RerunRequest):
+    _require(request, roles.RERUN)
+    parent = _run(run_id)
+    category_id = test_case_id = None
+    if body.category:
+        category_id = get_object_or_404(parent.suite.categories, name=body.category).pk
+    if body.test_case:
+        test_case_id = get_object_or_404(parent.suite.test_cases, node_id=body.test_case).pk
+    try:
+        child = create_rerun(parent, body.scope, request.user, category_id=category_id, test_case_id=test_case_id)
+    except NothingToRerun as exc:
+        raise HttpError(400, str(exc)) from None
+    except DispatchError as exc:
+        raise HttpError(503, str(exc)) from None
+    return _queued(child)
+
+
+@api.post(
+    "/runs/import",
+    response={201: RunOut, 400: ErrorOut, 403: ErrorOut, 413: ErrorOut},
+    summary="Import a JUnit XML or pytest-json-report file as a finished run",
+)
+def import_file(
+    request,
+    file: File[UploadedFile],
+    suite: Form[str],
+    environment: Form[str],
+    format: Form[str] = "auto",
+):
+    _require(request, roles.RUN)
+    limit = settings.GOLDPATH_IMPORT_MAX_BYTES
+    if file.size is not None and file.size > limit:
+        raise HttpError(
+            413, f"the file is {file.size:,} bytes; the import limit is {limit:,} (GOLDPATH_IMPORT_MAX_BYTES)"
+        )
+    try:
+        run = import_results(file.file, suite_name=suite, environment_name=environment, fmt=format, user=request.user)
+    except FileTooLarge as exc:
+        raise HttpError(413, str(exc)) from None
+    except ImportFailed as exc:
+        raise HttpError(400, f"{exc}; nothing was imported") from None
+    return 201, run_out(run)
+
+
+@api.get("/test-cases/{int:test_case_id}/history", response=dict[str, Any], summary="A check's outcomes over runs")
+def test_case_history(request, test_case_id: int, limit: int = Query(50, ge=1, le=500)):
+    test_case = get_object_or_404(TestCase.objects.select_related("suite", "category"), pk=test_case_id)
+    results = list(
+        Result.objects.filter(test_case=test_case).select_related("run__environment").order_by("-run_id")[:limit]
+    )
+    return {
+        "id": test_case.pk,
+        "node_id": test_case.node_id,
+        "name": test_case.name,
+        "suite": test_case.suite.name,
+        "category": test_case.category.name,
+        "flip_rate": flip_rate([r.outcome for r in reversed(results)]),
+        "results": [
+            {
+                "run_id": r.run_id,
+                "environment": r.run.environment.name,
+                "outcome": r.outcome,
+                "duration_s": r.duration_s,
+                "failure_class": r.failure_class or None,
+                "message": r.message,
+                "finished_at": r.finished_at,
+            }
+            for r in results
+        ],
+    }
+
+
+@api.get("/mrr-at-risk", response=list[MrrOut], summary="MRR at risk now, per environment and suite")
+def mrr_summary(request):
+    return [
+        {
+            "environment": row.environment.name,
+            "suite": row.suite.name,
+            "run_id": row.latest.pk,
+            "run_url": f"{settings.SITE_URL}{row.latest.get_absolute_url()}",
+            "verdict": row.latest.verdict or None,
+            "finished_at": row.latest.finished_at,
+            "mrr_at_risk": row.latest.mrr_at_risk,
+        }
+        for row in overview_rows()
+        if row.latest
+    ]
