@@ -71,12 +71,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "ninja",
+    "django_ratelimit",
     "runs",
     "probes",
 ]
 
 MIDDLEWARE = [
+    "dashboard.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -144,12 +147,50 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG  # production serves the collectstatic output
 
+# Behind TLS set GOLDPATH_HTTPS=1: HTTPS redirect, HSTS, cookies sent over HTTPS only.
+HTTPS = envbool("GOLDPATH_HTTPS", False)
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_HSTS_SECONDS = 31_536_000 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+if envbool("GOLDPATH_PROXY_SSL_HEADER", False):  # a proxy that sets X-Forwarded-Proto
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = envbool("GOLDPATH_SECURE_COOKIES", False)
+SESSION_COOKIE_SECURE = HTTPS or envbool("GOLDPATH_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# No inline script anywhere; plotly injects <style> elements, hence 'unsafe-inline' for styles.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Failed logins are limited per user name and per address (dashboard/login.py), as
+# "count/period" (10/15m: ten failures in fifteen minutes). Several
+# web processes need a shared cache for that: set GOLDPATH_CACHE_URL=redis://host:6379/1.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if not os.environ.get("GOLDPATH_CACHE_URL")
+    else {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["GOLDPATH_CACHE_URL"]}
+}
+LOGIN_RATE = os.environ.get("GOLDPATH_LOGIN_RATE", "10/15m")
+LOGIN_RATE_PER_ADDRESS = os.environ.get("GOLDPATH_LOGIN_RATE_PER_ADDRESS", "50/15m")
+# One web process on the embedded set-up shares its memory cache with itself; with several,
+# GOLDPATH_CACHE_URL gives them one.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 # Celery. The default broker needs no server: messages are files under DATA_DIR/broker.
 BROKER_DIR = DATA_DIR / "broker"

@@ -84,7 +84,11 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         "Host outside the environment's allowlist",
         message_regex=r"not in this environment's allowed hosts",
     ),
-    Rule("assertion", "Assertion mismatch", message_regex=r"assert|expected|missing|mismatch|!=|not equal"),
+    Rule(
+        "assertion",
+        "Assertion mismatch",
+        message_regex=r"assert|expected|missing|mismatch|!=|not equal|\bwant\b|but was",
+    ),
 )
 
 

@@ -57,7 +57,7 @@ def compare_runs(
     ]
     return Comparison(
         new_failures=[new[k].name for k in common if new[k].failing and not old[k].failing],
-        fixed=[new[k].name for k in common if old[k].failing and not new[k].failing],
+        fixed=[new[k].name for k in common if old[k].failing and new[k].outcome == "passed"],
         still_failing=[new[k].name for k in common if old[k].failing and new[k].failing],
         added=[new[k].name for k in new if k not in old],
         removed=[old[k].name for k in old if k not in new],

@@ -60,6 +60,8 @@ def detect_format(stream: BinaryIO) -> str:
     else:
         head = stream.peek(64)[:64]
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text:
+        raise ImportFailed("the file is empty")
     if text.startswith(b"<"):
         return "junit"
     if text.startswith(b"{"):
@@ -73,7 +75,7 @@ def category_for(case: ImportedCase, rules: Iterable[dict]) -> str:
     subject = f"{case.suite} {case.classname} {case.name}"
     for rule in rules:
         if re.search(rule["pattern"], subject):
-            return rule["category"]
+            return rule["category"][:100]
     return (case.suite or case.classname.split(".")[0] or "Imported")[:100]
 
 
@@ -102,7 +104,7 @@ def import_results(
     with transaction.atomic():
         suite, _ = Suite.objects.get_or_create(
             name=suite_slug,
-            defaults={"title": suite_name, "version": "imported", "definition": {"imported": True, "checks": []}},
+            defaults={"title": suite_name[:200], "version": "imported", "definition": {"imported": True, "checks": []}},
         )
         environment, _ = Environment.objects.get_or_create(name=env_slug, defaults={"base_url": ""})
         test_cases = _test_cases(suite, cases)
@@ -120,17 +122,17 @@ def import_results(
         attempts: dict[str, int] = {}
         results = []
         for case in cases:
-            attempts[case.node_id] = attempts.get(case.node_id, 0) + 1
+            attempts[case.key] = attempts.get(case.key, 0) + 1
             failing = case.outcome in ("failed", "error")
             results.append(
                 Result(
                     run=run,
-                    test_case=test_cases[case.node_id],
+                    test_case=test_cases[case.key],
                     outcome=case.outcome,
                     duration_s=case.duration_s,
                     message=case.message,
                     failure_class=classify(case.message, {}, rules) if failing else "",
-                    attempt=attempts[case.node_id],
+                    attempt=attempts[case.key],
                     finished_at=run.started_at,
                 )
             )
@@ -150,10 +152,10 @@ def _test_cases(suite: Suite, cases: list[ImportedCase]) -> dict[str, TestCase]:
     existing = {tc.node_id: tc for tc in suite.test_cases.all()}
     new = {}
     for case in cases:
-        if case.node_id not in existing and case.node_id not in new:
-            new[case.node_id] = TestCase(
+        if case.key not in existing and case.key not in new:
+            new[case.key] = TestCase(
                 suite=suite,
-                node_id=case.node_id[:500],
+                node_id=case.key,
                 name=case.name[:300],
                 category=categories[category_for(case, rules)],
                 order=len(existing) + len(new),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
 MAX_TEXT = 10_000
+MAX_NODE_ID = 500
 MAX_DURATION_S = 86_400.0  # a single test longer than a day is a broken file, not a result
 
 
@@ -25,6 +27,15 @@ class ImportedCase:
     @property
     def node_id(self) -> str:
         return f"{self.classname}::{self.name}" if self.classname else self.name
+
+    @property
+    def key(self) -> str:
+        """The node id as stored (TestCase.node_id holds 500 characters): a longer one is cut
+        and given a digest of the whole, so it stays unique and matches on re-import."""
+        node_id = self.node_id
+        if len(node_id) <= MAX_NODE_ID:
+            return node_id
+        return node_id[: MAX_NODE_ID - 17] + "#" + hashlib.sha1(node_id.encode()).hexdigest()[:16]
 
 
 def clip(text: str | None, limit: int = MAX_TEXT) -> str:

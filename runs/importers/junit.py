@@ -39,11 +39,13 @@ def _outcome(case) -> tuple[str, str]:
 
 def parse_junit(stream: BinaryIO) -> Iterator[ImportedCase]:
     suites: list[str] = []
+    open_elements: list = []  # to detach each testcase from its parent once read
     root_seen = False
     try:
         for event, element in iterparse(stream, events=("start", "end"), forbid_dtd=True):
             tag = _local(element.tag)
             if event == "start":
+                open_elements.append(element)
                 if not root_seen:
                     root_seen = True
                     if tag not in ROOTS:
@@ -53,6 +55,7 @@ def parse_junit(stream: BinaryIO) -> Iterator[ImportedCase]:
                 if tag == "testsuite":
                     suites.append(element.get("name") or "")
                 continue
+            open_elements.pop()
             if tag == "testsuite":
                 suites.pop()
                 element.clear()
@@ -72,15 +75,15 @@ def parse_junit(stream: BinaryIO) -> Iterator[ImportedCase]:
                     message=message,
                 )
                 element.clear()
+                if open_elements:  # cleared elements still cost memory while attached
+                    open_elements[-1].remove(element)
     except DefusedXmlException as exc:
         raise ImportFailed(
             f"refused: the XML declares a DTD, entities or external references ({type(exc).__name__}); "
             "JUnit files need none of them"
         ) from None
     except ParseError as exc:
+        if not root_seen:
+            raise ImportFailed("the file is empty or holds no XML element") from None
         line, column = exc.position
-        raise ImportFailed(
-            f"malformed XML at line {line}, column {column}: {exc.msg if hasattr(exc, 'msg') else exc}"
-        ) from None
-    if not root_seen:
-        raise ImportFailed("the file is empty")
+        raise ImportFailed(f"malformed XML at line {line}, column {column}: {exc}") from None

@@ -18,12 +18,19 @@ OUTCOMES = {
 }
 
 
+def _longrepr(value) -> str:
+    # A skip's longrepr is [path, line, reason]; a failure's is text.
+    if isinstance(value, list) and value:
+        return str(value[-1])
+    return str(value)
+
+
 def _message(test: dict) -> str:
     for phase in ("call", "setup", "teardown"):
         stage = test.get(phase) or {}
         crash = stage.get("crash") or {}
         if crash.get("message") or stage.get("longrepr"):
-            return clip(crash.get("message") or str(stage.get("longrepr")))
+            return clip(crash.get("message") or _longrepr(stage.get("longrepr")))
     return ""
 
 
@@ -36,6 +43,17 @@ def parse_pytest_json(stream: BinaryIO) -> Iterator[ImportedCase]:
         raise ImportFailed(f"malformed JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
         raise ImportFailed('not a pytest-json-report file: no "tests" list at the top level')
+    # A module that failed to import has no tests, only a failed collector: an error.
+    for collector in data.get("collectors") or []:
+        if isinstance(collector, dict) and collector.get("outcome") == "failed" and collector.get("nodeid"):
+            yield ImportedCase(
+                suite=collector["nodeid"].split("::")[0],
+                classname=collector["nodeid"],
+                name="collection",
+                outcome="error",
+                duration_s=0.0,
+                message=clip(_longrepr(collector.get("longrepr")) or "collection failed"),
+            )
     for index, test in enumerate(data["tests"]):
         if not isinstance(test, dict) or not test.get("nodeid"):
             raise ImportFailed(f"tests[{index}] has no nodeid")

@@ -1,0 +1,348 @@
+"""The data behind the trends and business pages.
+
+Each function reads a fixed number of queries however many runs there are, aggregates in
+SQL where it can, and returns plain series (lists per environment) for the charts. A value
+that was not measured stays ``None`` so a chart shows a gap instead of an invented point.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, F, Q, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from runs.analysis.facts import FAILING, PASSED, SKIPPED
+from runs.analysis.mrr import ImpactArea, mrr_at_risk
+from runs.models import ImpactTag, Measurement, Result, Run, RunStatus
+from runs.reporting import result_facts, tag_mrr
+
+WINDOWS = (7, 30, 90)  # days offered by the pages
+DEFAULT_DAYS = 30
+MAX_RUNS = 100  # newest finished runs a chart shows
+HEATMAP_RUNS = 50
+STREAK_RUNS = 100  # finished runs per environment looked at for "at risk since"
+COMPARISONS = {"lt": "<", "gt": ">"}
+
+
+@dataclass(frozen=True)
+class TrendFilter:
+    environment: str = ""  # Environment.name; empty: every environment
+    suite: str = ""  # Suite.name; empty: every suite
+    days: int | None = DEFAULT_DAYS
+    limit: int = MAX_RUNS
+
+
+def finished_runs(filters: TrendFilter, now: datetime | None = None) -> list[Run]:
+    """The newest ``filters.limit`` finished runs that match, oldest first. One query."""
+    runs = Run.objects.filter(status=RunStatus.FINISHED).select_related("environment", "suite")
+    if filters.environment:
+        runs = runs.filter(environment__name=filters.environment)
+    if filters.suite:
+        runs = runs.filter(suite__name=filters.suite)
+    if filters.days:
+        runs = runs.filter(created__gte=(now or timezone.now()) - timedelta(days=filters.days))
+    return list(runs.order_by("-created", "-id")[: filters.limit])[::-1]
+
+
+def run_time(run: Run) -> str:
+    """A run's time as the charts take it: local wall time, which plotly reads as a date."""
+    return timezone.localtime(run.created).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _slots(runs: Iterable[Run]) -> dict[str, int]:
+    """A stable colour slot per environment name, so one environment has one colour per page."""
+    return {name: i for i, name in enumerate(sorted({r.environment.name for r in runs}))}
+
+
+def _per_environment(runs: list[Run], columns: dict[str, Callable[[Run], Any]], slots=None) -> list[dict]:
+    """One series per environment (by name): the run points and the given ``columns``."""
+    slots = slots if slots is not None else _slots(runs)
+    by_env: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        by_env[run.environment.name].append(run)
+    series = []
+    for name in sorted(by_env):
+        env_runs = by_env[name]
+        row = {
+            "environment": name,
+            "slot": slots.get(name, 0),
+            "x": [run_time(r) for r in env_runs],
+            "run": [r.pk for r in env_runs],
+            "url": [r.get_absolute_url() for r in env_runs],
+            "verdict": [r.verdict or r.status for r in env_runs],
+        }
+        row.update({key: [get(r) for r in env_runs] for key, get in columns.items()})
+        series.append(row)
+    return series
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else round(value * 100, 1)
+
+
+def pass_rate_series(runs: list[Run]) -> list[dict]:
+    """Per environment: the share of a run's checks that passed, in %."""
+    return _per_environment(
+        runs,
+        {"y": lambda r: _percent(r.pass_rate), "passed": lambda r: r.passed, "total": lambda r: r.total},
+    )
+
+
+def mock_series(runs: list[Run]) -> list[dict]:
+    """Per environment: mock indicators flagged per run and the realness score in %."""
+    return _per_environment(
+        runs, {"mock_count": lambda r: r.mock_count, "realness": lambda r: _percent(r.realness_score)}
+    )
+
+
+def mrr_series(runs: list[Run]) -> list[dict]:
+    """Per environment: dollars of monthly revenue at risk per run."""
+    return _per_environment(runs, {"y": lambda r: r.mrr_at_risk})
+
+
+def category_heatmap(runs: list[Run], columns: int = HEATMAP_RUNS) -> dict:
+    """Categories (rows, suite order) × the newest ``columns`` runs: share of checks passed.
+
+    One aggregate query. A cell is ``None`` when the run executed no check of the category.
+    """
+    recent = runs[-columns:]
+    counts = (
+        Result.objects.filter(run_id__in=[r.pk for r in recent])
+        .values(
+            "run_id",
+            "test_case__category_id",
+            category=F("test_case__category__name"),
+            order=F("test_case__category__order"),
+            suite=F("test_case__category__suite__name"),
+        )
+        .annotate(
+            total=Count("id"),
+            passed=Count("id", filter=Q(outcome=PASSED)),
+            skipped=Count("id", filter=Q(outcome=SKIPPED)),
+        )
+        .order_by()  # Result's default ordering would split the groups
+    )
+    cells: dict[int, dict[int, dict]] = defaultdict(dict)
+    categories: dict[int, tuple] = {}
+    for row in counts:
+        category_id = row["test_case__category_id"]
+        cells[category_id][row["run_id"]] = row
+        categories[category_id] = (row["suite"], row["order"], row["category"])
+    ordered = sorted(categories, key=lambda c: categories[c])
+    several_suites = len({suite for suite, _, _ in categories.values()}) > 1
+    labels = [f"{categories[c][2]} ({categories[c][0]})" if several_suites else categories[c][2] for c in ordered]
+    z, text = [], []
+    for category_id, label in zip(ordered, labels, strict=True):
+        z_row, text_row = [], []
+        for run in recent:
+            cell = cells[category_id].get(run.pk)
+            head = f"Run #{run.pk} · {run.environment.name} · {run_time(run)}<br>{label}: "
+            if cell is None:
+                z_row.append(None)
+                text_row.append(head + "not run")
+                continue
+            executed = cell["total"] - cell["skipped"]
+            z_row.append(round(cell["passed"] / executed, 4) if executed else None)
+            skipped = f" ({cell['skipped']} skipped)" if cell["skipped"] else ""
+            text_row.append(head + f"{cell['passed']} of {executed} checks passed{skipped}")
+        z.append(z_row)
+        text.append(text_row)
+    return {
+        "x": [f"#{r.pk}" for r in recent],
+        "url": [r.get_absolute_url() for r in recent],
+        "categories": labels,
+        "z": z,
+        "text": text,
+    }
+
+
+def metric_series(runs: list[Run]) -> list[dict]:
+    """One chart's data per metric key found in the runs' Measurement rows. One query.
+
+    Per environment, p50 and p95 for every run of a suite that measures the metric: ``None``
+    where the run did not measure it. The target line follows the stored targets.
+    """
+    run_by_id = {r.pk: r for r in runs}
+    by_key: dict[str, dict[int, dict]] = defaultdict(dict)
+    for row in (
+        Measurement.objects.filter(run_id__in=list(run_by_id))
+        .order_by("id")
+        .values("run_id", "key", "name", "unit", "target", "comparison", "p50", "p95")
+    ):
+        by_key[row["key"]][row["run_id"]] = row
+    slots = _slots(runs)
+    metrics = []
+    for key, rows in by_key.items():
+        latest = rows[max(rows, key=lambda run_id: (run_by_id[run_id].created, run_id))]
+        suites = {run_by_id[run_id].suite_id for run_id in rows}
+        measured_in = [r for r in runs if r.suite_id in suites]
+        with_row = [r for r in measured_in if r.pk in rows]
+        metrics.append(
+            {
+                "key": key,
+                "name": latest["name"],
+                "unit": latest["unit"],
+                "comparison": COMPARISONS.get(latest["comparison"], latest["comparison"]),
+                "target": latest["target"],
+                "series": _per_environment(
+                    measured_in,
+                    {
+                        "p50": lambda r, rows=rows: (rows.get(r.pk) or {}).get("p50"),
+                        "p95": lambda r, rows=rows: (rows.get(r.pk) or {}).get("p95"),
+                    },
+                    slots,
+                ),
+                "target_line": {
+                    "x": [run_time(r) for r in with_row],
+                    "y": [rows[r.pk]["target"] for r in with_row],
+                },
+            }
+        )
+    return metrics
+
+
+def trends_data(filters: TrendFilter, now: datetime | None = None) -> dict:
+    """Everything the trends page draws, in 3 queries."""
+    runs = finished_runs(filters, now)
+    return {
+        "runs": runs,
+        "capped": len(runs) == filters.limit,
+        "pass_rate": pass_rate_series(runs),
+        "heatmap": category_heatmap(runs),
+        "metrics": metric_series(runs),
+        "mock": mock_series(runs),
+    }
+
+
+# --- business view -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TagAtRisk:
+    name: str
+    mrr: int
+    failing_checks: tuple[str, ...]
+    since: Run  # the first run of the current unbroken streak in which the tag was at risk
+    since_at_least: bool  # the streak reaches back past the runs looked at
+
+
+@dataclass
+class EnvironmentRisk:
+    run: Run  # the environment's latest finished run
+    at_risk: list[TagAtRisk]
+    working: list[ImpactArea]
+    status: dict[str, str] = field(default_factory=dict)  # tag name -> "at risk" | "working"
+
+    @property
+    def environment(self):
+        return self.run.environment
+
+    @property
+    def tag_names(self) -> list[str]:
+        return [t.name for t in self.at_risk]
+
+
+def recent_runs_by_environment(per_environment: int = STREAK_RUNS) -> dict[str, list[Run]]:
+    """Each environment's last ``per_environment`` finished runs, newest first. One query."""
+    rank = Window(RowNumber(), partition_by=[F("environment_id")], order_by=[F("created").desc(), F("id").desc()])
+    runs = (
+        Run.objects.filter(status=RunStatus.FINISHED)
+        .select_related("environment", "suite")
+        .annotate(rank=rank)
+        .filter(rank__lte=per_environment)
+    )
+    by_env: dict[str, list[Run]] = defaultdict(list)
+    for run in sorted(runs, key=lambda r: (r.environment.name, r.rank)):
+        by_env[run.environment.name].append(run)
+    return dict(by_env)
+
+
+def tag_states(run_ids: Iterable[int]) -> dict[int, dict[str, bool]]:
+    """Run id → {impact tag name: at risk?} for the tags a run checked (skips do not count).
+
+    One aggregate query; "at risk" means at least one failing check, as in mrr_at_risk.
+    """
+    rows = (
+        Result.objects.filter(run_id__in=list(run_ids), test_case__impact_tags__isnull=False)
+        .exclude(outcome=SKIPPED)
+        .values("run_id", tag=F("test_case__impact_tags__name"))
+        .annotate(failing=Count("id", filter=Q(outcome__in=FAILING)))
+        .order_by()
+    )
+    states: dict[int, dict[str, bool]] = defaultdict(dict)
+    for row in rows:
+        states[row["run_id"]][row["tag"]] = row["failing"] > 0
+    return states
+
+
+def streak_start(runs: list[Run], states: dict[int, dict[str, bool]], tag: str) -> tuple[Run | None, bool]:
+    """The oldest run of the unbroken streak, from the newest run back, in which ``tag`` was
+    at risk, and whether the streak may reach back further than ``runs``. Runs that did not
+    check the tag neither break nor extend the streak."""
+    start = None
+    for run in runs:
+        state = states.get(run.pk, {}).get(tag)
+        if state is None:
+            continue
+        if not state:
+            return start, False
+        start = run
+    return start, len(runs) >= STREAK_RUNS
+
+
+def environment_risks(recent: dict[str, list[Run]]) -> list[EnvironmentRisk]:
+    """Per environment, from its latest finished run: the tags at risk and since when.
+
+    MRR at risk is computed by runs.analysis.mrr over the latest runs' results (loaded in
+    one query plus one for the tags); the streaks come from ``tag_states``: one query.
+    """
+    latest = {runs[0].pk: runs[0] for runs in recent.values()}
+    results = (
+        Result.objects.filter(run_id__in=list(latest))
+        .select_related("test_case__category")
+        .prefetch_related("test_case__impact_tags")
+    )
+    by_run: dict[int, list[Result]] = defaultdict(list)
+    for result in results:
+        by_run[result.run_id].append(result)
+    states = tag_states(r.pk for runs in recent.values() for r in runs)
+    risks = []
+    for runs in recent.values():
+        run_results = by_run[runs[0].pk]
+        risk = mrr_at_risk([result_facts(r) for r in run_results], tag_mrr(run_results))
+        at_risk = []
+        for area in risk.at_risk:
+            start, at_least = streak_start(runs, states, area.name)
+            at_risk.append(TagAtRisk(area.name, area.mrr, area.failing_checks, start or runs[0], at_least))
+        status = {a.name: "at risk" for a in risk.at_risk} | {a.name: "working" for a in risk.working}
+        risks.append(EnvironmentRisk(runs[0], at_risk, risk.working, status))
+    return risks
+
+
+def business_data(days: int | None = DEFAULT_DAYS, now: datetime | None = None) -> dict:
+    """Everything the business page shows, in 5 queries."""
+    recent = recent_runs_by_environment()
+    risks = environment_risks(recent) if recent else []
+    since = (now or timezone.now()) - timedelta(days=days) if days else None
+    charted = sorted(
+        (r for runs in recent.values() for r in runs if since is None or r.created >= since),
+        key=lambda r: (r.created, r.pk),
+    )
+    tags = list(ImpactTag.objects.all())
+    tag_rows = [
+        {"tag": tag, "environments": [(risk.environment.name, risk.status.get(tag.name, "")) for risk in risks]}
+        for tag in tags
+    ]
+    return {
+        "risks": risks,
+        "any_at_risk": any(risk.at_risk for risk in risks),
+        "mrr": mrr_series(charted),
+        "tags": tag_rows,
+        "has_runs": bool(recent),
+    }
