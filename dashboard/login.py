@@ -3,21 +3,18 @@
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.shortcuts import render
-from django_ratelimit.core import is_ratelimited
-
-KEYS = ("post:username", "ip")
+from django_ratelimit.core import get_usage
 
 
 def _limited(request, increment: bool) -> bool:
-    """Whether either key has used up its failures; ``increment`` records one more."""
-    return any(
-        [  # a list, not a generator: every key is counted when incrementing
-            is_ratelimited(
-                request, group="login", key=key, rate=settings.LOGIN_RATE, method="POST", increment=increment
-            )
-            for key in KEYS
-        ]
-    )
+    """Whether the user name or the address has used up its failures; ``increment``
+    records one more failure for both."""
+    rates = {"post:username": settings.LOGIN_RATE, "ip": settings.LOGIN_RATE_PER_ADDRESS}
+    usages = [  # a list, not a generator: every key is counted when incrementing
+        get_usage(request, group="login", key=key, rate=rate, method="POST", increment=increment)
+        for key, rate in rates.items()
+    ]
+    return any(usage and usage["count"] >= usage["limit"] for usage in usages)
 
 
 class LoginView(auth_views.LoginView):

@@ -110,8 +110,11 @@ def stop_process(process: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A real worker process on the test database and the configured broker."""
-    process = start_worker(subprocess_env(), tmp_path_factory.mktemp("worker") / "worker.log")
+    """A real worker process on the test database and the configured broker.
+    ``celery_worker.log_path`` is its log file."""
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    process = start_worker(subprocess_env(), log_path)
+    process.log_path = log_path
     yield process
     stop_process(process)
 
