@@ -72,9 +72,7 @@ class TargetState:
     signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     started_at: float = field(default_factory=time.monotonic)
     # Oldest first, so the oldest thread is dropped once MAX_THREADS is hit.
-    threads: OrderedDict[str, deque[dict[str, str]]] = field(
-        default_factory=OrderedDict
-    )
+    threads: OrderedDict[str, deque[dict[str, str]]] = field(default_factory=OrderedDict)
     subscribers: dict[str, set[web.WebSocketResponse]] = field(default_factory=dict)
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
 
@@ -96,9 +94,7 @@ _HTTP_ERRORS = {
 
 
 @web.middleware
-async def fault_middleware(
-    request: web.Request, handler: Handler
-) -> web.StreamResponse:
+async def fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Apply the HTTP faults before any handler runs."""
     faults = request.app[STATE].faults
     if faults.latency_ms:
@@ -109,9 +105,7 @@ async def fault_middleware(
 
 
 @web.middleware
-async def json_error_middleware(
-    request: web.Request, handler: Handler
-) -> web.StreamResponse:
+async def json_error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Answer every error as JSON, never with aiohttp's plain-text pages."""
     try:
         return await handler(request)
@@ -185,9 +179,7 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 async def health(request: web.Request) -> web.Response:
     uptime_s = time.monotonic() - request.app[STATE].started_at
-    return web.json_response(
-        {"status": "healthy", "service": SERVICE_NAME, "uptime_s": round(uptime_s, 3)}
-    )
+    return web.json_response({"status": "healthy", "service": SERVICE_NAME, "uptime_s": round(uptime_s, 3)})
 
 
 async def api_health(request: web.Request) -> web.Response:
@@ -281,9 +273,7 @@ async def agents_status(request: web.Request) -> web.Response:
 
 @protected
 async def user_profile(request: web.Request) -> web.Response:
-    return web.json_response(
-        {"sub": request[SUBJECT], "display_name": "Goldpath probe", "role": "tester"}
-    )
+    return web.json_response({"sub": request[SUBJECT], "display_name": "Goldpath probe", "role": "tester"})
 
 
 @protected
@@ -341,10 +331,7 @@ async def list_messages(request: web.Request) -> web.Response:
 
 def _agent_run(faults: Faults) -> list[tuple[str, float]]:
     """The events of one run and the delay before each, with faults applied."""
-    run = [
-        (event, delay * random.uniform(1 - JITTER, 1 + JITTER))
-        for event, delay in AGENT_EVENTS
-    ]
+    run = [(event, delay * random.uniform(1 - JITTER, 1 + JITTER)) for event, delay in AGENT_EVENTS]
     if faults.slow_agent:
         run[0] = (run[0][0], SLOW_AGENT_DELAY_S)
     if faults.events_out_of_order:
@@ -366,9 +353,7 @@ async def _send(ws: web.WebSocketResponse, payload: dict[str, Any]) -> None:
         logger.debug("Dropped a frame to a closing WebSocket: %s", exc)
 
 
-async def _stream_agent_run(
-    state: TargetState, origin: web.WebSocketResponse, thread_id: str
-) -> None:
+async def _stream_agent_run(state: TargetState, origin: web.WebSocketResponse, thread_id: str) -> None:
     """Stream one agent run to the sender and to the thread's subscribers."""
     run_id = uuid.uuid4().hex
     for seq, (event, delay) in enumerate(_agent_run(state.faults), start=1):
@@ -477,10 +462,7 @@ async def _close_websockets(app: web.Application) -> None:
     """Close open WebSockets on shutdown, so the runner does not wait on them."""
     sockets = list(app[STATE].sockets)
     await asyncio.gather(
-        *(
-            ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
-            for ws in sockets
-        ),
+        *(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown") for ws in sockets),
         return_exceptions=True,
     )
 
@@ -496,9 +478,7 @@ def build_app(
         client_max_size=MAX_BODY_BYTES,
         middlewares=[json_error_middleware, fault_middleware],
     )
-    app[STATE] = TargetState(
-        faults=faults, client_id=client_id, client_secret=client_secret
-    )
+    app[STATE] = TargetState(faults=faults, client_id=client_id, client_secret=client_secret)
     app.on_shutdown.append(_close_websockets)
     app.router.add_get("/health", health)
     app.router.add_get("/api/health", api_health)

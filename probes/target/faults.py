@@ -81,10 +81,5 @@ def parse_faults(specs: list[str]) -> Faults:
         else:
             raise ValueError(f"invalid fault {spec!r}; valid modes: {', '.join(MODES)}")
     if flags.get("close_after_send") and flags.get("ws_1011"):
-        raise ValueError(
-            "faults 'close-after-send' and 'ws-1011' both close on the first "
-            "message; pick one"
-        )
-    return Faults(
-        **flags, latency_ms=latency_ms, http_500_paths=frozenset(http_500_paths)
-    )
+        raise ValueError("faults 'close-after-send' and 'ws-1011' both close on the first message; pick one")
+    return Faults(**flags, latency_ms=latency_ms, http_500_paths=frozenset(http_500_paths))

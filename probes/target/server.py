@@ -88,9 +88,7 @@ class TargetServer:
         """Start serving; returns once the port is bound, raises if it fails."""
         if self._thread is not None:
             raise RuntimeError("TargetServer already started")
-        self._thread = threading.Thread(
-            target=self._run, name="goldpath-target", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="goldpath-target", daemon=True)
         self._thread.start()
         if not self._started.wait(START_TIMEOUT_S):
             self.stop()

@@ -49,9 +49,7 @@ class Command(BaseCommand):
         try:
             asyncio.run(self._serve(options, faults))
         except OSError as exc:
-            raise CommandError(
-                f"cannot listen on {options['host']}:{options['port']}: {exc}"
-            ) from None
+            raise CommandError(f"cannot listen on {options['host']}:{options['port']}: {exc}") from None
 
     async def _serve(self, options: dict[str, Any], faults: Faults) -> None:
         """Serve until SIGINT or SIGTERM, then shut down cleanly."""
