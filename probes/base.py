@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import re
 import socket
 import ssl
@@ -165,15 +166,44 @@ class Evidence(dict):
         self.setdefault("requests", []).append(record)
 
 
-async def resolve(host: str, port: int) -> tuple[str, float]:
-    """Resolve ``host`` the way the connection will, and time it (the DNS dimension)."""
+def address_allowed(ip: str, allowed_hosts: set[str]) -> bool:
+    """Public addresses are fine; private, loopback, link-local (cloud metadata) and other
+    special ones only when the allowlist names them (an address or a network like
+    10.0.0.0/8), or loopback when it names localhost."""
+    address = ipaddress.ip_address(ip)
+    for entry in allowed_hosts:
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue  # a host name
+    if address.is_loopback and "localhost" in allowed_hosts:
+        return True
+    return address.is_global
+
+
+async def resolve(host: str, port: int, allowed_hosts: set[str]) -> tuple[str, float]:
+    """Resolve ``host``, check the answer against the allowlist, and time it (the DNS
+    dimension). Connections then go to this address, so a second DNS answer cannot
+    send them elsewhere."""
     started = time.perf_counter()
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise CheckFailed(f"DNS failure: cannot resolve {host!r} ({exc.strerror})") from exc
-    return infos[0][4][0], round((time.perf_counter() - started) * 1000, 3)
+    ip = infos[0][4][0]
+    if not address_allowed(ip, allowed_hosts):
+        raise HostNotAllowed(
+            f"{host!r} resolved to {ip}, a non-public address this environment's allowed hosts do not "
+            "name; the request was not sent"
+        )
+    return ip, round((time.perf_counter() - started) * 1000, 3)
+
+
+def _netloc(ip: str, port: int | None) -> str:
+    host = f"[{ip}]" if ":" in ip else ip
+    return f"{host}:{port}" if port else host
 
 
 def _ms(start: float, end: float | None) -> float | None:
@@ -195,7 +225,7 @@ async def http_request(
     url = path_or_url if "://" in path_or_url else ctx.url(path_or_url)
     host = ctx.check_host(url)
     parts = urlsplit(url)
-    remote_ip, dns_ms = await resolve(host, parts.port or (443 if parts.scheme == "https" else 80))
+    remote_ip, dns_ms = await resolve(host, parts.port or (443 if parts.scheme == "https" else 80), ctx.allowed_hosts)
     marks: dict[str, float] = {}
 
     async def trace(event: str, info: dict) -> None:
@@ -204,8 +234,13 @@ async def http_request(
     record: dict[str, Any] = {"method": method, "url": url, "remote_ip": remote_ip, "dns_ms": dns_ms}
     evidence.add_request(record)
     started = time.perf_counter()
-    request = client.build_request(method, url, headers=headers, json=json, content=content)
+    # Connect to the address just checked; Host and TLS name stay the original host's.
+    pinned = parts._replace(netloc=_netloc(remote_ip, parts.port)).geturl()
+    request = client.build_request(
+        method, pinned, headers={"Host": parts.netloc, **(headers or {})}, json=json, content=content
+    )
     request.extensions["trace"] = trace
+    request.extensions["sni_hostname"] = host
     record["bytes_out"] = len(request.content) + sum(len(k) + len(v) + 4 for k, v in request.headers.raw)
     response = await client.send(request, stream=True)
     try:
@@ -235,6 +270,8 @@ async def http_request(
         headers_seen=sorted(response.headers.keys())[:20],
         body_excerpt=bytes(body[:MAX_TEXT_EXCERPT]).decode("utf-8", "replace"),
     )
+    if response.is_redirect:
+        record["redirect_not_followed"] = response.headers.get("location", "")
     return response, bytes(body)
 
 

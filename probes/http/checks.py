@@ -60,7 +60,9 @@ async def check_http(spec: CheckSpec, ctx: ProbeContext, evidence: Evidence) -> 
             where = f"{method} {path}"
             expected_status = step.get("expect_status", 200)
             if response.status_code != expected_status:
-                raise CheckFailed(f"{where} answered HTTP {response.status_code}, expected {expected_status}")
+                redirect = evidence["requests"][-1].get("redirect_not_followed")
+                note = f" (a redirect to {redirect}: probes never follow redirects)" if redirect else ""
+                raise CheckFailed(f"{where} answered HTTP {response.status_code}, expected {expected_status}{note}")
             if "expect_json" in step or "save" in step or "expect_keys" in step:
                 data = _json(content, where)
                 _expect_subset(data, step.get("expect_json", {}), where)

@@ -53,7 +53,7 @@ class WebSocketSession:
         host = self.ctx.check_host(self.ctx.ws_url)
         parts = urlsplit(self.ctx.ws_url)
         port = parts.port or (443 if parts.scheme == "wss" else 80)
-        self.record["remote_ip"], self.record["dns_ms"] = await resolve(host, port)
+        self.record["remote_ip"], self.record["dns_ms"] = await resolve(host, port, self.ctx.allowed_hosts)
         headers = {}
         if self.authenticate:
             headers["Authorization"] = f"Bearer {self.token or await self.ctx.token()}"
@@ -67,6 +67,8 @@ class WebSocketSession:
                 max_size=self.ctx.max_body_bytes,
                 ping_interval=None,
                 proxy=None,
+                host=self.record["remote_ip"],  # the address resolve() checked
+                port=port,
             )
         except InvalidStatus as exc:
             self.record["handshake_status"] = exc.response.status_code
