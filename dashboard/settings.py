@@ -229,6 +229,8 @@ GOLDPATH_MAX_ATTEMPTS = envint("GOLDPATH_MAX_ATTEMPTS", 2)
 # ends as error if no worker has taken it after GOLDPATH_QUEUE_TIMEOUT.
 GOLDPATH_REDISPATCH_AFTER = envint("GOLDPATH_REDISPATCH_AFTER", 300)
 GOLDPATH_QUEUE_TIMEOUT = envint("GOLDPATH_QUEUE_TIMEOUT", 1800)
+# A worker that cannot reach the database keeps the result it holds and retries this long.
+GOLDPATH_DB_RETRY_FOR = envint("GOLDPATH_DB_RETRY_FOR", 120)
 
 # Largest JUnit / pytest-json file accepted by import_results and the import API.
 GOLDPATH_IMPORT_MAX_BYTES = envint("GOLDPATH_IMPORT_MAX_BYTES", 200 * 1024 * 1024)

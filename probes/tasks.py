@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from functools import partial
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready, worker_shutting_down
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from probes.base import CheckSpec, ProbeContext
 from probes.engine import run_checks
@@ -34,6 +35,24 @@ def checks_for_run(run: Run) -> tuple[list[CheckSpec], dict[str, TestCase]]:
         if spec.id in test_cases and (not scoped or spec.id in scoped) and spec.id not in done
     ]
     return specs, test_cases
+
+
+def with_database_retry(function, *args):
+    """Call ``function``; while the database is unreachable, reconnect and retry with
+    backoff for up to GOLDPATH_DB_RETRY_FOR seconds, so a result measured during an
+    outage is written when the database is back rather than lost."""
+    deadline = time.monotonic() + settings.GOLDPATH_DB_RETRY_FOR
+    delay = 0.5
+    while True:
+        try:
+            return function(*args)
+        except (OperationalError, InterfaceError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
+            connection.close()
+            time.sleep(delay)
+            delay = min(delay * 2, 10)
 
 
 def probe_context(run: Run) -> ProbeContext:
@@ -60,8 +79,8 @@ def execute_run(self, run_id: int) -> None:
         rules = active_rules()
         beat = partial(heartbeat, run)
         for outcome in run_checks(specs, probe_context(run), on_idle=beat, idle_every_s=settings.GOLDPATH_HEARTBEAT):
-            record_result(run, test_cases[outcome.check_id], outcome, rules)
-        finish_run(run)
+            with_database_retry(record_result, run, test_cases[outcome.check_id], outcome, rules)
+        with_database_retry(finish_run, run)
     except SoftTimeLimitExceeded:
         fail_run(
             run,

@@ -4,7 +4,9 @@ import os
 import time
 
 import pytest
+from django.db import OperationalError
 
+from probes.tasks import with_database_retry
 from runs.models import Run, RunStatus
 from runs.services import reap_stale_runs
 from tests.conftest import kill_worker, manage, start_worker, stop_process, subprocess_env
@@ -90,3 +92,29 @@ def test_it_leaves_runs_with_a_fresh_heartbeat_alone(tmp_path, target, settings)
     settings.GOLDPATH_REDISPATCH_AFTER = 3600
     assert reap_stale_runs() == []
     assert Run.objects.get(pk=run.pk).status == RunStatus.RUNNING
+
+
+def test_a_worker_retries_a_write_while_the_database_is_unreachable(settings):
+    """The outage is simulated at the edge (stopping the test database would stop the
+    suite); the retry loop, reconnects and backoff are the real ones."""
+    settings.GOLDPATH_DB_RETRY_FOR = 10
+    calls = []
+
+    def write(value):
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            raise OperationalError("could not connect to server")
+        return value
+
+    assert with_database_retry(write, "stored") == "stored"
+    assert len(calls) == 3 and calls[2] - calls[0] >= 1.4  # waited 0.5 s, then 1 s
+
+
+def test_a_worker_gives_up_after_the_retry_window(settings):
+    settings.GOLDPATH_DB_RETRY_FOR = 1
+
+    def write():
+        raise OperationalError("could not connect to server")
+
+    with pytest.raises(OperationalError):
+        with_database_retry(write)
