@@ -223,6 +223,9 @@ class Run(models.Model):
     mock_flags = models.JSONField(default=list, blank=True, help_text="Run-level mock indicators.")
     mock_count = models.PositiveIntegerField(default=0, help_text="Results and run-level indicators flagged.")
     flaky_count = models.PositiveIntegerField(default=0, help_text="Test cases flaky over recent runs.")
+    results_pruned_at = models.DateTimeField(
+        null=True, blank=True, help_text="When prune_runs removed its results (the summary above stays)."
+    )
 
     class Meta:
         ordering = ["-created", "-id"]
