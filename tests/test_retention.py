@@ -60,4 +60,4 @@ def test_it_leaves_running_runs_alone():
 @pytest.mark.parametrize("age", ["90", "ninety days", "-5d", "90y"])
 def test_it_refuses_an_unclear_age(age):
     with pytest.raises(CommandError, match="give a number and a unit"):
-        call_command("prune_runs", older_than=age)
+        call_command("prune_runs", f"--older-than={age}")
