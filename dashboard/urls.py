@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import actions, login, trends, views
+from dashboard import actions, badges, login, trends, views
 from runs.api import api
 
 urlpatterns = [
@@ -23,6 +23,9 @@ urlpatterns = [
     path("tokens/new/", actions.create_api_token, name="dashboard-token-create"),
     path("tokens/<int:token_id>/revoke/", actions.revoke_api_token, name="dashboard-token-revoke"),
     path("api/v1/", api.urls),
+    path("badge/<str:key>.svg", badges.badge_svg, name="badge-svg"),
+    path("badges/<int:badge_id>/rotate/", badges.badge_rotate, name="dashboard-badge-rotate"),
+    path("badges/<slug:environment>/<slug:suite>/", badges.badge_settings, name="dashboard-badge"),
     path("accounts/login/", login.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

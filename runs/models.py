@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -170,6 +171,13 @@ class Verdict(models.TextChoices):
     FAIL = "FAIL", "FAIL"
 
 
+class RunQuerySet(models.QuerySet):
+    def state_of_environment(self) -> RunQuerySet:
+        """Finished runs of a whole suite: what the overview, trends, badges and the
+        business view read. A rerun of a few checks says little about the environment."""
+        return self.filter(status=RunStatus.FINISHED, scope=Run.Scope.ALL)
+
+
 class Run(models.Model):
     class Trigger(models.TextChoices):
         MANUAL = "manual"
@@ -226,6 +234,8 @@ class Run(models.Model):
     results_pruned_at = models.DateTimeField(
         null=True, blank=True, help_text="When prune_runs removed its results (the summary above stays)."
     )
+
+    objects = RunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created", "-id"]
@@ -345,6 +355,25 @@ class Note(models.Model):
 
     def __str__(self) -> str:
         return f"Note on run #{self.run_id}"
+
+
+def new_badge_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Badge(models.Model):
+    """A status badge for one environment and suite, public only to who knows its key."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE)
+    suite = models.ForeignKey(Suite, on_delete=models.CASCADE)
+    key = models.CharField(max_length=64, unique=True, default=new_badge_key)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["environment", "suite"], name="badge_unique_pair")]
+
+    def __str__(self) -> str:
+        return f"{self.suite.name} on {self.environment.name}"
 
 
 class ApiToken(models.Model):

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.db.models import Max
 
-from runs.models import Environment, Run, RunStatus, Suite
+from runs.models import Environment, Run, Suite
 
 SPARKLINE_RUNS = 20
 RECENT_ROWS = 5000  # finished runs read for sparklines: bounds the work whatever the history
@@ -35,7 +35,7 @@ def overview_rows() -> list[OverviewRow]:
     }
     rows = {key: OverviewRow(environments[key[0]], suites[key[1]], last_at) for key, last_at in last_run.items()}
     finished = (
-        Run.objects.filter(status=RunStatus.FINISHED)
+        Run.objects.state_of_environment()
         .select_related("environment", "suite")
         .order_by("-created", "-pk")[:RECENT_ROWS]
     )

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from runs.analysis.facts import FAILING, PASSED, SKIPPED
 from runs.analysis.mrr import ImpactArea, mrr_at_risk
-from runs.models import ImpactTag, Measurement, Result, Run, RunStatus
+from runs.models import ImpactTag, Measurement, Result, Run
 from runs.reporting import result_facts, tag_mrr
 
 WINDOWS = (7, 30, 90)  # days offered by the pages
@@ -40,7 +40,7 @@ class TrendFilter:
 
 def finished_runs(filters: TrendFilter, now: datetime | None = None) -> list[Run]:
     """The newest ``filters.limit`` finished runs that match, oldest first. One query."""
-    runs = Run.objects.filter(status=RunStatus.FINISHED).select_related("environment", "suite")
+    runs = Run.objects.state_of_environment().select_related("environment", "suite")
     if filters.environment:
         runs = runs.filter(environment__name=filters.environment)
     if filters.suite:
@@ -252,7 +252,7 @@ def recent_runs_by_environment(per_environment: int = STREAK_RUNS) -> dict[str, 
     """Each environment's last ``per_environment`` finished runs, newest first. One query."""
     rank = Window(RowNumber(), partition_by=[F("environment_id")], order_by=[F("created").desc(), F("id").desc()])
     runs = (
-        Run.objects.filter(status=RunStatus.FINISHED)
+        Run.objects.state_of_environment()
         .select_related("environment", "suite")
         .annotate(rank=rank)
         .filter(rank__lte=per_environment)

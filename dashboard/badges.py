@@ -1,0 +1,66 @@
+"""Status badges: an SVG per environment and suite, public only through its unguessable key."""
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_POST
+
+from runs import roles
+from runs.models import Badge, Environment, Run, Suite, new_badge_key
+
+COLORS = {"PASS": "#2e7d32", "PARTIAL SUCCESS": "#b26a00", "FAIL": "#c62828"}
+CHAR_WIDTH = 6.5  # Verdana 11px, close enough for a badge
+
+
+def badge_svg(request, key: str):
+    badge = Badge.objects.select_related("environment", "suite").filter(key=key).first()
+    if badge is None:
+        raise Http404("No such badge.")
+    latest = (
+        Run.objects.state_of_environment()
+        .filter(environment=badge.environment, suite=badge.suite)
+        .order_by("-created", "-pk")
+        .first()
+    )
+    label = f"{badge.suite.name} · {badge.environment.name}"
+    if latest is None:
+        message, color = "no runs", "#9e9e9e"
+    else:
+        rate = f" {latest.passed * 100 // latest.total}%" if latest.total else ""
+        message, color = f"{latest.verdict}{rate}", COLORS.get(latest.verdict, "#9e9e9e")
+    label_width, message_width = int(len(label) * CHAR_WIDTH) + 10, int(len(message) * CHAR_WIDTH) + 10
+    svg = render_to_string(
+        "badge.svg",
+        {
+            "label": label,
+            "message": message,
+            "color": color,
+            "label_width": label_width,
+            "message_width": message_width,
+            "width": label_width + message_width,
+            "label_x": label_width / 2,
+            "message_x": label_width + message_width / 2,
+        },
+    )
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    response["Cache-Control"] = "no-cache, max-age=60"
+    return response
+
+
+@roles.permission_required(roles.CONFIGURE)
+def badge_settings(request, environment: str, suite: str):
+    badge, _ = Badge.objects.get_or_create(
+        environment=get_object_or_404(Environment, name=environment), suite=get_object_or_404(Suite, name=suite)
+    )
+    return render(request, "dashboard/badge.html", {"badge": badge})
+
+
+@require_POST
+@roles.permission_required(roles.CONFIGURE)
+def badge_rotate(request, badge_id: int):
+    badge = get_object_or_404(Badge, pk=badge_id)
+    badge.key = new_badge_key()
+    badge.save(update_fields=["key"])
+    messages.success(request, "New badge address made; the old one no longer works.")
+    return redirect("dashboard-badge", environment=badge.environment.name, suite=badge.suite.name)
