@@ -182,23 +182,30 @@ def address_allowed(ip: str, allowed_hosts: set[str]) -> bool:
     return address.is_global
 
 
-async def resolve(host: str, port: int, allowed_hosts: set[str]) -> tuple[str, float]:
+async def resolve(host: str, port: int, allowed_hosts: set[str]) -> tuple[str, float | None]:
     """Resolve ``host``, check the answer against the allowlist, and time it (the DNS
     dimension). Connections then go to this address, so a second DNS answer cannot
     send them elsewhere."""
-    started = time.perf_counter()
-    loop = asyncio.get_running_loop()
     try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise CheckFailed(f"DNS failure: cannot resolve {host!r} ({exc.strerror})") from exc
-    ip = infos[0][4][0]
+        literal = str(ipaddress.ip_address(host))
+    except ValueError:
+        literal = None
+    started = time.perf_counter()
+    if literal:
+        ip = literal  # an address needs no lookup: no DNS evidence to report
+    else:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise CheckFailed(f"DNS failure: cannot resolve {host!r} ({exc.strerror})") from exc
+        ip = infos[0][4][0]
     if not address_allowed(ip, allowed_hosts):
         raise HostNotAllowed(
             f"{host!r} resolved to {ip}, a non-public address this environment's allowed hosts do not "
             "name; the request was not sent"
         )
-    return ip, round((time.perf_counter() - started) * 1000, 3)
+    return ip, None if literal else round((time.perf_counter() - started) * 1000, 3)
 
 
 def _netloc(ip: str, port: int | None) -> str:

@@ -13,10 +13,17 @@ from runs.models import FailureRule, Measurement, Result, Run, RunStatus
 
 
 def active_rules() -> list[Rule]:
-    """The classification rules in force: the admin's, or the built-in set if there are none."""
-    rows = FailureRule.objects.filter(enabled=True)
-    rules = [Rule(r.name, r.label, r.message_regex, r.close_code, r.http_status_min, r.http_status_max) for r in rows]
-    return rules or list(BUILTIN_RULES)
+    """The classification rules in force: the rule table in its order (seeded with the
+    built-in set, edited in the admin; a disabled row switches a rule off), then any
+    built-in rule the table does not name yet (added in a later release)."""
+    rows = list(FailureRule.objects.all())
+    named = {r.name for r in rows}
+    rules = [
+        Rule(r.name, r.label, r.message_regex, r.close_code, r.http_status_min, r.http_status_max)
+        for r in rows
+        if r.enabled
+    ]
+    return rules + [rule for rule in BUILTIN_RULES if rule.name not in named]
 
 
 def class_labels() -> dict[str, str]:
@@ -64,7 +71,10 @@ def failure_class_history(run: Run, classes: list[str]) -> dict[str, dict]:
     many failing results have carried it since."""
     rows = (
         Result.objects.filter(
-            run__suite_id=run.suite_id, run__environment_id=run.environment_id, failure_class__in=classes
+            run__suite_id=run.suite_id,
+            run__environment_id=run.environment_id,
+            run_id__lte=run.pk,  # as of this run: a later run does not change an older report
+            failure_class__in=classes,
         )
         .values("failure_class")
         .annotate(

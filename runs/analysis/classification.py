@@ -70,6 +70,7 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     ),
     Rule("events-missing", "Expected agent events missing", message_regex=r"expected events missing"),
     Rule("events-out-of-order", "Agent events out of order", message_regex=r"events out of order"),
+    Rule("connect-timeout", "Connect timeout", message_regex=r"connect timeout"),
     Rule("receive-timeout", "Receive timeout", message_regex=r"receive timeout|timed out|timeout"),
     Rule("agent-startup-slow", "Agent startup over target", message_regex=r"target missed:.*Agent Startup"),
     Rule("api-response-slow", "API response time over target", message_regex=r"target missed:.*API Response"),
@@ -78,6 +79,12 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     Rule("http-4xx", "Unexpected HTTP 4xx", message_regex=r"HTTP 4\d\d"),
     Rule("dns-failure", "DNS failure", message_regex=r"DNS failure|Name or service not known|getaddrinfo"),
     Rule("connection-refused", "Connection refused", message_regex=r"connection refused"),
+    Rule("connection-reset", "Connection reset by the server", message_regex=r"connection reset"),
+    Rule(
+        "auth-not-enforced",
+        "Authentication not enforced",
+        message_regex=r"auth is not enforced|(missing|tampered) token: .* answered HTTP 2\d\d",
+    ),
     Rule("tls-error", "TLS error", message_regex=r"TLS error|SSL|certificate"),
     Rule(
         "host-not-allowed",

@@ -8,9 +8,11 @@ score counts the evidence dimensions a run shows.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from runs.analysis.classification import websocket_records
 from runs.analysis.facts import ResultFacts
@@ -126,6 +128,14 @@ def dimensions_seen(results: Sequence[ResultFacts]) -> dict[str, bool]:
     }
 
 
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def applicable_dimensions(results: Sequence[ResultFacts]) -> list[str]:
     """The dimensions the checks that ran could show: a WebSocket-only rerun cannot show
     HTTP timing, plain http:// cannot show TLS. Results without a kind (imported) could
@@ -143,6 +153,8 @@ def applicable_dimensions(results: Sequence[ResultFacts]) -> list[str]:
     urls = [r.get("url", "") for f in results for r in _requests(f.evidence) + websocket_records(f.evidence)]
     if any(u.startswith(("https:", "wss:")) for u in urls):
         keys.add("tls")
+    if urls and all(_is_address(urlsplit(u).hostname or "") for u in urls):
+        keys.discard("dns")  # every URL names an address: there was nothing to look up
     if len(results) > 1:
         keys.add("concurrency")
     return [key for key, _ in DIMENSIONS if key in keys]

@@ -15,11 +15,6 @@ NORMAL_CLOSE_HINT = (
 )
 
 
-NORMAL_CLOSE_HINT = (
-    " A normal closure right after a send points at the server's message handler, not at the network or authentication."
-)
-
-
 @dataclass(frozen=True)
 class Pattern:
     failure_class: str
