@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404
 from ninja import File, Form, NinjaAPI, Query, Schema
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
-from ninja.security import HttpBearer, django_auth
+from ninja.security import HttpBearer, SessionAuth
 from pydantic import Field
 
 from runs import roles, tokens
@@ -35,11 +35,21 @@ class TokenAuth(HttpBearer):
         return user
 
 
+class LoggedInSession(SessionAuth):
+    """The browser session, CSRF-checked; a request with no session is not treated as a
+    session (so a script with a missing or wrong token gets 401, not a CSRF error)."""
+
+    def __call__(self, request):
+        if not request.user.is_authenticated:
+            return None
+        return super().__call__(request)
+
+
 api = NinjaAPI(
     title="Goldpath API",
     version="1",
     description="Golden-path run history: runs, reruns, JUnit/pytest imports, test history, MRR at risk.",
-    auth=[TokenAuth(), django_auth],
+    auth=[TokenAuth(), LoggedInSession()],
     urls_namespace="api",
 )
 
@@ -178,11 +188,17 @@ def _queued(run: Run):
     return 202, run_out(run)
 
 
-@api.post("/runs", response={202: RunOut, 403: ErrorOut, 404: ErrorOut, 503: ErrorOut}, summary="Start a run")
+@api.post(
+    "/runs", response={202: RunOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 503: ErrorOut}, summary="Start a run"
+)
 def start_run(request, body: RunRequest):
     _require(request, roles.RUN)
-    suite = get_object_or_404(Suite, name=body.suite)
-    environment = get_object_or_404(Environment, name=body.environment)
+    suite = Suite.objects.filter(name=body.suite).first()
+    if suite is None:
+        raise HttpError(404, f"no suite named {body.suite!r}")
+    environment = Environment.objects.filter(name=body.environment).first()
+    if environment is None:
+        raise HttpError(404, f"no environment named {body.environment!r}")
     if suite.definition.get("imported"):
         raise HttpError(400, f"suite {suite.name!r} holds imported results; it has no checks to run")
     try:

@@ -12,7 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 from kombu.utils.url import maybe_sanitize_url
 
-from runs import history
+from runs import alerts, history
 from runs.analysis.classification import Rule, classify
 from runs.analysis.mock import (
     CONSTANT,
@@ -121,10 +121,10 @@ def rerun_test_cases(parent: Run, scope: str, *, category_id: int | None = None,
     elif scope == Run.Scope.TEST:
         chosen = active.filter(pk=test_case_id)
     else:
-        raise NothingToRerun(f"unknown rerun scope {scope!r}")
+        raise NothingToRerun(f"unknown rerun scope {str(scope)!r}")
     chosen = list(chosen.distinct())
     if not chosen:
-        raise NothingToRerun(f"run #{parent.pk} has nothing to rerun for scope {scope!r}")
+        raise NothingToRerun(f"run #{parent.pk} has nothing to rerun for scope {Run.Scope(scope).value!r}")
     return chosen
 
 
@@ -318,7 +318,7 @@ def finish_run(run: Run, duration_s: float | None = None) -> None:
         counts[OUTCOME_COUNTERS[result.outcome]] += 1
     now = timezone.now()
     with transaction.atomic():
-        transition(
+        finished = transition(
             run,
             RunStatus.FINISHED,
             total=len(results),
@@ -327,6 +327,8 @@ def finish_run(run: Run, duration_s: float | None = None) -> None:
             **counts,
             **analyse_results(run, results),
         )
+        if finished:  # robust: an error deciding alerts is logged, never raised into the worker or import
+            transaction.on_commit(lambda: alerts.run_finished(run.pk), robust=True)
 
 
 def fail_run(run: Run, message: str) -> bool:
