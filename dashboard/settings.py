@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "ninja",
     "django_ratelimit",
+    "django_celery_beat",
     "runs",
     "probes",
 ]
@@ -214,6 +215,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # A whole suite run must end well within this; probes have their own shorter timeouts.
 GOLDPATH_RUN_TIME_LIMIT = envint("GOLDPATH_RUN_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = GOLDPATH_RUN_TIME_LIMIT

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import actions, badges, login, trends, views
+from dashboard import actions, badges, login, schedules, trends, views, webhooks
 from runs.api import api
 
 urlpatterns = [
@@ -22,6 +22,11 @@ urlpatterns = [
     path("tokens/", views.api_tokens, name="dashboard-tokens"),
     path("tokens/new/", actions.create_api_token, name="dashboard-token-create"),
     path("tokens/<int:token_id>/revoke/", actions.revoke_api_token, name="dashboard-token-revoke"),
+    path("alerts/", webhooks.webhooks, name="dashboard-webhooks"),
+    path("alerts/<int:webhook_id>/", webhooks.webhook_detail, name="dashboard-webhook"),
+    path("alerts/<int:webhook_id>/<slug:action>/", webhooks.webhook_action, name="dashboard-webhook-action"),
+    path("schedules/", schedules.schedules_page, name="dashboard-schedules"),
+    path("schedules/<int:schedule_id>/delete/", schedules.schedule_delete, name="dashboard-schedule-delete"),
     path("api/v1/", api.urls),
     path("badge/<str:key>.svg", badges.badge_svg, name="badge-svg"),
     path("badges/<int:badge_id>/rotate/", badges.badge_rotate, name="dashboard-badge-rotate"),

@@ -19,6 +19,7 @@ from probes.engine import run_checks
 from probes.suite_loader import suite_check_specs
 from runs.history import active_rules
 from runs.models import Run, TestCase
+from runs.schedules import SCHEDULED_RUN_TASK, start_scheduled_run
 from runs.services import EXECUTE_RUN_TASK, claim_run, fail_run, finish_run, heartbeat, reap_stale_runs, record_result
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,14 @@ def execute_run(self, run_id: int) -> None:
         )
     else:
         logger.info("run %s: %s %s", run_id, run.status, run.verdict)
+
+
+@shared_task(name=SCHEDULED_RUN_TASK, ignore_result=True, soft_time_limit=50, time_limit=60)
+def run_scheduled(suite: str, environment: str, every_s: int) -> None:
+    """Fired by celery beat; one run per schedule slot, however many beats fire it."""
+    run = start_scheduled_run(suite, environment, every_s)
+    if run is None:
+        logger.warning("schedule of %s on %s: the suite or environment no longer exists", suite, environment)
 
 
 _reaper_stop = threading.Event()

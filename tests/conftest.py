@@ -47,6 +47,15 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def isolated_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """Child processes on the test database but a broker queue of their own, so the
+    session's worker never takes their tasks."""
+    broker = {"GOLDPATH_DATA_DIR": str(tmp_path / "data")}
+    if os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
+        broker["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/13"
+    return subprocess_env(**broker, **overrides)
+
+
 def manage(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(BASE_DIR / "manage.py"), *args],

@@ -1,6 +1,5 @@
 """Faults on the real parts: a worker killed mid-run, the reaper, queued runs nobody takes."""
 
-import os
 import time
 
 import pytest
@@ -9,20 +8,11 @@ from django.db import OperationalError
 from probes.tasks import with_database_retry
 from runs.models import Run, RunStatus
 from runs.services import reap_stale_runs
-from tests.conftest import kill_worker, manage, start_worker, stop_process, subprocess_env
+from tests.conftest import isolated_env, kill_worker, manage, start_worker, stop_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FAST_REAPER = {"GOLDPATH_STALE_AFTER": "4", "GOLDPATH_REAPER_INTERVAL": "1", "GOLDPATH_HEARTBEAT": "1"}
-
-
-def isolated_env(tmp_path, **overrides) -> dict[str, str]:
-    """Child processes on the test database but a broker queue of their own, so the
-    session's worker never takes these runs."""
-    broker = {"GOLDPATH_DATA_DIR": str(tmp_path / "data")}
-    if os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
-        broker["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/13"
-    return subprocess_env(**broker, **overrides)
 
 
 def wait_until(predicate, timeout: float):
