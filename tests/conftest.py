@@ -122,7 +122,9 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real worker process on the test database and the configured broker.
     ``celery_worker.log_path`` is its log file."""
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    process = start_worker(subprocess_env(), log_path)
+    # Its reaper stays quiet: it would race pytest-django's table flushes between tests.
+    # The reliability tests start workers of their own with a fast reaper.
+    process = start_worker(subprocess_env(GOLDPATH_REAPER_INTERVAL="3600"), log_path)
     process.log_path = log_path
     yield process
     stop_process(process)

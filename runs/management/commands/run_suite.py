@@ -103,7 +103,7 @@ class Command(BaseCommand):
             waited = time.monotonic() - started
             if run.is_done:
                 return run
-            if run.status == RunStatus.QUEUED and waited > pickup_timeout:
+            if run.status == RunStatus.QUEUED and run.attempts == 0 and waited > pickup_timeout:
                 raise CommandError(
                     f"run #{run.pk} is still queued after {pickup_timeout:g} s: no worker picked it up. "
                     "Start one with `celery -A dashboard worker` (it will then run), or check CELERY_BROKER_URL."

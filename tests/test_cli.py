@@ -1,0 +1,172 @@
+"""`manage.py run_suite` as a user runs it: a child process, its exit code, stdout and stderr."""
+
+import json
+import os
+import re
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from runs.models import Run, RunStatus
+from tests.conftest import manage, start_worker, stop_process, subprocess_env
+
+UNCONSUMED_REDIS_DB = 14
+RESULT_KEYS = {"name", "category", "outcome", "duration_s", "message", "evidence"}
+CATEGORY_KEYS = {"name", "total", "passed", "failed", "duration_s"}
+MEASUREMENT_KEYS = {"name", "p50_ms", "p95_ms", "target_ms", "ok"}
+SEED_CATEGORIES = [
+    ("Priority 1 Critical", 1, 0, 1),
+    ("WebSocket Events", 1, 0, 1),
+    ("Message Flow", 3, 2, 1),
+    ("Critical Path", 6, 6, 0),
+    ("Connectivity", 1, 1, 0),
+]
+
+
+def close_codes(evidence: dict) -> set[int]:
+    """The WebSocket close codes recorded anywhere in one result's evidence."""
+    found = set()
+    for value in evidence.values():
+        if isinstance(value, dict):
+            found |= close_codes(value)
+    if "close_code" in evidence:
+        found.add(evidence["close_code"])
+    return found
+
+
+@pytest.fixture
+def unconsumed_broker(tmp_path):
+    """Environment overrides for a broker queue that no worker consumes.
+
+    The file-system broker: a fresh data directory (its own queue folder). Redis: a
+    database number nobody consumes, emptied afterwards.
+    """
+    configured = os.environ.get("CELERY_BROKER_URL", "")
+    if not configured.startswith("redis"):
+        yield {"GOLDPATH_DATA_DIR": str(tmp_path)}
+        return
+    url = urlsplit(configured)._replace(path=f"/{UNCONSUMED_REDIS_DB}").geturl()
+    yield {"CELERY_BROKER_URL": url}
+    import redis
+
+    client = redis.Redis.from_url(url)
+    client.delete("celery", "_kombu.binding.celery", "_kombu.binding_permanent.celery")
+    client.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_prints_the_seed_failure_report_as_json(celery_worker, target_factory):
+    server = target_factory(["close-after-send"])
+    process = manage("run_suite", "golden-path", "--base-url", server.base_url, "--wait", "--json")
+    assert process.returncode == 0, process.stderr
+    report = json.loads(process.stdout)
+
+    assert report["run_id"] == Run.objects.get().pk
+    assert (report["status"], report["verdict"]) == ("finished", "PARTIAL SUCCESS")
+    assert (report["total"], report["passed"], report["failed"]) == (12, 9, 3)
+    assert report["duration_s"] > 0
+    assert all(CATEGORY_KEYS <= set(c) for c in report["categories"])
+    assert [(c["name"], c["total"], c["passed"], c["failed"]) for c in report["categories"]] == SEED_CATEGORIES
+    assert len(report["results"]) == 12 and all(RESULT_KEYS <= set(r) for r in report["results"])
+    failing = [r for r in report["results"] if r["outcome"] != "passed"]
+    assert {r["name"] for r in failing} == {"WebSocket Message Send", "Agent Execution Flow", "Real-time Updates"}
+    assert all(close_codes(r["evidence"]) == {1000} for r in failing)
+    assert len(report["measurements"]) == 5
+    assert all(MEASUREMENT_KEYS <= set(m) for m in report["measurements"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_names_the_known_suites_for_an_unknown_one():
+    process = manage("run_suite", "no-such-suite", "--base-url", "http://127.0.0.1:9")
+    assert process.returncode != 0
+    lines = process.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "unknown suite 'no-such-suite'" in lines[0]
+    assert "golden-path" in lines[0].partition("known suites:")[2]
+    assert not Run.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_ends_the_run_as_error_when_the_broker_is_unreachable():
+    started = time.monotonic()
+    process = manage(
+        "run_suite",
+        "golden-path",
+        "--base-url",
+        "http://127.0.0.1:9",
+        "--wait",
+        env=subprocess_env(CELERY_BROKER_URL="redis://127.0.0.1:1/0"),
+        timeout=30,
+    )
+    assert time.monotonic() - started < 20
+    assert process.returncode != 0
+    assert "broker at redis://127.0.0.1:1/0 could not be reached" in process.stderr
+    assert "Start the broker or fix CELERY_BROKER_URL" in process.stderr
+    run = Run.objects.get()
+    assert run.status == RunStatus.ERROR
+    assert "could not be reached" in run.status_message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_says_how_to_start_a_worker_when_none_picks_the_run_up(unconsumed_broker):
+    process = manage(
+        "run_suite",
+        "golden-path",
+        "--base-url",
+        "http://127.0.0.1:9",
+        "--wait",
+        "--pickup-timeout",
+        "2",
+        env=subprocess_env(**unconsumed_broker),
+        timeout=30,
+    )
+    assert process.returncode != 0
+    assert "no worker picked it up" in process.stderr
+    assert "celery -A dashboard worker" in process.stderr
+    assert Run.objects.get().status == RunStatus.QUEUED
+
+
+@pytest.mark.parametrize("base_url", ["ftp://x", "not a url"])
+@pytest.mark.django_db(transaction=True)
+def test_it_refuses_an_unusable_base_url(base_url):
+    process = manage("run_suite", "golden-path", "--base-url", base_url)
+    assert process.returncode != 0
+    assert f"{base_url!r} is not a usable URL" in process.stderr
+    assert "scheme (http, https, ws or wss)" in process.stderr
+    assert not Run.objects.exists()
+
+
+def test_it_runs_on_the_embedded_default_sqlite_and_file_system_broker(tmp_path, target):
+    env = os.environ.copy()
+    env.pop("DATABASE_URL", None)
+    env.pop("CELERY_BROKER_URL", None)
+    env["GOLDPATH_DATA_DIR"] = str(tmp_path)
+    migrated = manage("migrate", "--no-input", "-v", "0", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    worker = start_worker(env, tmp_path / "worker.log")
+    try:
+        process = manage("run_suite", "golden-path", "--base-url", target.base_url, "--wait", "--json", env=env)
+    finally:
+        stop_process(worker)
+    assert process.returncode == 0, process.stderr
+    report = json.loads(process.stdout)
+    assert (report["status"], report["verdict"]) == ("finished", "PASS")
+    assert len(report["results"]) == 12 and report["passed"] == 12
+    assert (tmp_path / "goldpath.sqlite3").exists()
+    assert (tmp_path / "broker" / "queue").is_dir()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_queues_without_waiting_and_prints_the_link(celery_worker, target):
+    process = manage("run_suite", "golden-path", "--base-url", target.base_url)
+    assert process.returncode == 0, process.stderr
+    match = re.fullmatch(r"Run #(\d+) queued: (https?://\S+)\n", process.stdout)
+    assert match, process.stdout
+    run = Run.objects.get(pk=int(match[1]))
+    assert match[2].endswith(run.get_absolute_url())
+    deadline = time.monotonic() + 60  # the worker takes it, so nothing is left queued for other tests
+    while not run.is_done and time.monotonic() < deadline:
+        time.sleep(0.2)
+        run.refresh_from_db()
+    assert (run.status, run.verdict) == (RunStatus.FINISHED, "PASS")

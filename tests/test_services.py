@@ -1,0 +1,210 @@
+"""runs.services against the real database: state changes, results, verdicts."""
+
+import time
+
+import pytest
+from django.utils import timezone
+
+from probes.base import CheckOutcome, MeasuredMetric
+from runs.models import Measurement, Run, RunStatus
+from runs.services import (
+    MAX_MESSAGE_CHARS,
+    NothingToRerun,
+    claim_run,
+    create_rerun,
+    create_run,
+    fail_run,
+    finish_run,
+    record_result,
+    transition,
+    truncate,
+)
+from tests.factories import CategoryFactory, EnvironmentFactory, ResultFactory, RunFactory, SuiteFactory
+from tests.factories import TestCaseFactory as CheckFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def outcome(outcome: str = "passed", message: str = "ok", metrics: list[MeasuredMetric] | None = None):
+    now = time.time()
+    return CheckOutcome(
+        check_id="check",
+        outcome=outcome,
+        duration_s=0.25,
+        message=message,
+        evidence={"requests": [{"status": 200}]},
+        started_at=now - 0.25,
+        finished_at=now,
+        metrics=metrics or [],
+    )
+
+
+def metric(key: str, p95: float | None, ok: bool | None, note: str = "") -> MeasuredMetric:
+    samples = [] if p95 is None else [p95 / 2, p95]
+    return MeasuredMetric(
+        key=key,
+        name=key.replace("_", " ").title(),
+        unit="ms",
+        target=100,
+        comparison="lt",
+        samples=samples,
+        p50=None if p95 is None else p95 / 2,
+        p95=p95,
+        ok=ok,
+        note=note,
+    )
+
+
+@pytest.fixture
+def running_run():
+    suite = SuiteFactory()
+    return RunFactory(suite=suite, status=RunStatus.RUNNING, started_at=timezone.now())
+
+
+def test_it_lets_only_one_of_two_workers_start_a_queued_run():
+    run = RunFactory()
+    first, second = Run.objects.get(pk=run.pk), Run.objects.get(pk=run.pk)
+    assert transition(first, RunStatus.RUNNING, worker="a") is True
+    assert transition(second, RunStatus.RUNNING, worker="b") is False
+    run.refresh_from_db()
+    assert (run.status, run.worker) == (RunStatus.RUNNING, "a")
+    assert second.status == RunStatus.QUEUED  # the loser's copy is left as it was
+
+
+def test_it_refuses_to_restart_a_finished_run():
+    run = RunFactory(status=RunStatus.FINISHED, verdict="PASS")
+    assert transition(run, RunStatus.RUNNING) is False
+    assert run.status == RunStatus.FINISHED
+    run.refresh_from_db()
+    assert run.status == RunStatus.FINISHED
+
+
+def test_it_claims_a_queued_run_for_a_worker():
+    run = claim_run(RunFactory().pk, "celery@host")
+    assert run is not None
+    run.refresh_from_db()
+    assert (run.status, run.worker) == (RunStatus.RUNNING, "celery@host")
+    assert run.started_at is not None and run.heartbeat_at is not None
+
+
+def test_it_claims_nothing_for_an_unknown_run():
+    assert claim_run(999_999, "celery@host") is None
+
+
+def test_it_claims_nothing_for_a_cancelled_run():
+    run = RunFactory(status=RunStatus.CANCELLED)
+    assert claim_run(run.pk, "celery@host") is None
+    run.refresh_from_db()
+    assert (run.status, run.worker) == (RunStatus.CANCELLED, "")
+
+
+def test_it_counts_each_recorded_result(running_run):
+    category = CategoryFactory(suite=running_run.suite)
+    first, second = CheckFactory(category=category), CheckFactory(category=category)
+    record_result(running_run, first, outcome("passed"))
+    record_result(running_run, second, outcome("failed", "HTTP 500 from /api/health"))
+    running_run.refresh_from_db()
+    assert (running_run.total, running_run.passed, running_run.failed) == (2, 1, 1)
+    assert running_run.heartbeat_at is not None
+    stored = running_run.results.get(test_case=second)
+    assert (stored.outcome, stored.message, stored.duration_s) == ("failed", "HTTP 500 from /api/health", 0.25)
+    assert stored.evidence == {"requests": [{"status": 200}]}
+    assert (stored.failure_class, running_run.results.get(test_case=first).failure_class) == ("http-5xx", "")
+    assert stored.started_at < stored.finished_at
+
+
+def test_it_stores_the_measurements_of_a_result(running_run):
+    test_case = CheckFactory(category=CategoryFactory(suite=running_run.suite))
+    metrics = [metric("api_response", 42.0, True), metric("agent_startup", None, None, "not measured: closed")]
+    record_result(running_run, test_case, outcome(metrics=metrics))
+    stored = {m.key: m for m in Measurement.objects.filter(run=running_run)}
+    assert set(stored) == {"api_response", "agent_startup"}
+    measured = stored["api_response"]
+    assert (measured.p50, measured.p95, measured.samples, measured.ok) == (21.0, 42.0, [21.0, 42.0], True)
+    assert (measured.name, measured.target, measured.test_case) == ("Api Response", 100, test_case)
+    unmeasured = stored["agent_startup"]
+    assert (unmeasured.p95, unmeasured.ok, unmeasured.note) == (None, None, "not measured: closed")
+
+
+def test_it_keeps_short_text_as_it_is():
+    assert truncate("connection refused") == "connection refused"
+    assert truncate("x" * MAX_MESSAGE_CHARS) == "x" * MAX_MESSAGE_CHARS
+
+
+def test_it_cuts_a_huge_message_and_says_how_long_it_was():
+    cut = truncate("x" * 1_000_000)
+    assert cut.startswith("x" * MAX_MESSAGE_CHARS + "…")
+    assert cut.endswith("[truncated: 1000000 characters in all]")
+    assert len(cut) < MAX_MESSAGE_CHARS + 100
+
+
+def test_it_stores_a_huge_message_truncated(running_run):
+    test_case = CheckFactory(category=CategoryFactory(suite=running_run.suite))
+    result = record_result(running_run, test_case, outcome("failed", "y" * 1_000_000))
+    result.refresh_from_db()
+    assert result.message.endswith("[truncated: 1000000 characters in all]")
+
+
+def test_it_finishes_a_run_with_a_critical_failure_as_fail(running_run):
+    plain = CategoryFactory(suite=running_run.suite, name="Message Flow")
+    critical = CategoryFactory(suite=running_run.suite, name="Connectivity", critical=True)
+    for _ in range(3):
+        ResultFactory(run=running_run, test_case=CheckFactory(category=plain), outcome="passed")
+    ResultFactory(run=running_run, test_case=CheckFactory(category=critical), outcome="error")
+    finish_run(running_run)
+    running_run.refresh_from_db()
+    assert (running_run.status, running_run.verdict) == (RunStatus.FINISHED, "FAIL")
+    assert (running_run.total, running_run.passed, running_run.failed, running_run.errors) == (4, 3, 0, 1)
+    assert running_run.finished_at is not None and running_run.duration_s >= 0
+
+
+def test_it_finishes_a_run_with_a_non_critical_failure_as_partial_success(running_run):
+    plain = CategoryFactory(suite=running_run.suite, name="Message Flow")
+    ResultFactory(run=running_run, test_case=CheckFactory(category=plain), outcome="passed")
+    ResultFactory(run=running_run, test_case=CheckFactory(category=plain), outcome="failed")
+    finish_run(running_run)
+    running_run.refresh_from_db()
+    assert (running_run.verdict, running_run.passed, running_run.failed) == ("PARTIAL SUCCESS", 1, 1)
+
+
+def test_it_ends_a_failed_run_as_error_and_keeps_its_results(running_run):
+    ResultFactory(run=running_run, test_case=CheckFactory(category=CategoryFactory(suite=running_run.suite)))
+    fail_run(running_run, "The worker hit an internal error (KeyError: 'x')")
+    running_run.refresh_from_db()
+    assert running_run.status == RunStatus.ERROR
+    assert running_run.status_message == "The worker hit an internal error (KeyError: 'x')"
+    assert running_run.finished_at is not None and running_run.duration_s is not None
+    assert running_run.results.count() == 1
+
+
+# In these tests the test transaction never commits, so create_run's on-commit dispatch
+# never reaches the broker: the rows are all there is.
+
+
+def test_it_creates_one_run_for_a_repeated_request_key():
+    suite = CheckFactory.create_batch(3, category=CategoryFactory())[0].suite
+    environment = EnvironmentFactory()
+    first = create_run(suite, environment, request_key="form-1")
+    again = create_run(suite, environment, request_key="form-1")
+    assert again.pk == first.pk
+    assert Run.objects.count() == 1
+    assert (first.status, first.expected) == (RunStatus.QUEUED, 3)
+
+
+def test_it_reruns_only_the_failed_checks(running_run):
+    category = CategoryFactory(suite=running_run.suite)
+    failed, errored, passed = CheckFactory.create_batch(3, category=category)
+    ResultFactory(run=running_run, test_case=failed, outcome="failed")
+    ResultFactory(run=running_run, test_case=errored, outcome="error")
+    ResultFactory(run=running_run, test_case=passed, outcome="passed")
+    child = create_rerun(running_run, Run.Scope.FAILED, None)
+    assert (child.parent, child.trigger, child.scope, child.expected) == (running_run, "rerun", "failed", 2)
+    assert set(child.scope_test_cases.all()) == {failed, errored}
+    assert child.base_url == running_run.base_url
+
+
+def test_it_refuses_to_rerun_failed_checks_when_none_failed(running_run):
+    ResultFactory(run=running_run, test_case=CheckFactory(category=CategoryFactory(suite=running_run.suite)))
+    with pytest.raises(NothingToRerun, match="nothing to rerun"):
+        create_rerun(running_run, Run.Scope.FAILED, None)
+    assert Run.objects.count() == 1
