@@ -215,6 +215,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False
+# The queue runs are sent to and workers read: separate Goldpath installations (or test
+# sessions) can share one broker with different names.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("GOLDPATH_QUEUE") or "goldpath"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # A whole suite run must end well within this; probes have their own shorter timeouts.
 GOLDPATH_RUN_TIME_LIMIT = envint("GOLDPATH_RUN_TIME_LIMIT", 300)
@@ -231,6 +234,8 @@ GOLDPATH_MAX_ATTEMPTS = envint("GOLDPATH_MAX_ATTEMPTS", 2)
 # ends as error if no worker has taken it after GOLDPATH_QUEUE_TIMEOUT.
 GOLDPATH_REDISPATCH_AFTER = envint("GOLDPATH_REDISPATCH_AFTER", 300)
 GOLDPATH_QUEUE_TIMEOUT = envint("GOLDPATH_QUEUE_TIMEOUT", 1800)
+# First retry delay of a failed webhook delivery (then ×3 each attempt, 5 attempts).
+GOLDPATH_WEBHOOK_RETRY_BASE = envint("GOLDPATH_WEBHOOK_RETRY_BASE", 10)
 # A worker that cannot reach the database keeps the result it holds and retries this long.
 GOLDPATH_DB_RETRY_FOR = envint("GOLDPATH_DB_RETRY_FOR", 120)
 

@@ -36,7 +36,7 @@ def overview(request):
 @login_required
 def runs_list(request):
     form = RunFilterForm(request.GET or None)
-    runs = form.apply(Run.objects.select_related("environment", "suite"))
+    runs = form.apply(Run.objects.for_lists())
     page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

@@ -208,7 +208,8 @@ async def resolve(host: str, port: int, allowed_hosts: set[str]) -> tuple[str, f
     return ip, None if literal else round((time.perf_counter() - started) * 1000, 3)
 
 
-def _netloc(ip: str, port: int | None) -> str:
+def netloc(ip: str, port: int | None) -> str:
+    """``ip[:port]`` for a URL, with IPv6 addresses bracketed."""
     host = f"[{ip}]" if ":" in ip else ip
     return f"{host}:{port}" if port else host
 
@@ -242,7 +243,7 @@ async def http_request(
     evidence.add_request(record)
     started = time.perf_counter()
     # Connect to the address just checked; Host and TLS name stay the original host's.
-    pinned = parts._replace(netloc=_netloc(remote_ip, parts.port)).geturl()
+    pinned = parts._replace(netloc=netloc(remote_ip, parts.port)).geturl()
     request = client.build_request(
         method, pinned, headers={"Host": parts.netloc, **(headers or {})}, json=json, content=content
     )

@@ -1,6 +1,18 @@
 from django.contrib import admin
 
-from runs.models import Category, Environment, ImpactTag, Measurement, Note, Result, Run, Suite, TestCase
+from runs.models import (
+    Category,
+    Environment,
+    ImpactTag,
+    Measurement,
+    Note,
+    Result,
+    Run,
+    Suite,
+    TestCase,
+    Webhook,
+    WebhookDelivery,
+)
 
 
 @admin.register(Environment)
@@ -75,3 +87,27 @@ class MeasurementAdmin(admin.ModelAdmin):
 class NoteAdmin(admin.ModelAdmin):
     list_display = ("run", "author", "created")
     raw_id_fields = ("run",)
+
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    """The URL is a secret: shown masked, set and changed on the Alerts page only."""
+
+    list_display = ("name", "masked_url", "kind", "environment", "suite", "on_verdict_change", "on_mrr_rise", "enabled")
+    list_filter = ("kind", "enabled", "environment", "suite")
+    exclude = ("url",)
+    readonly_fields = ("masked_url", "created")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("id", "webhook", "run", "event", "status", "attempts", "response_code", "created", "delivered_at")
+    list_filter = ("status", "event")
+    raw_id_fields = ("webhook", "run")
+    readonly_fields = [field.name for field in WebhookDelivery._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from urllib.parse import urlsplit
@@ -176,6 +177,13 @@ class RunQuerySet(models.QuerySet):
         """Finished runs of a whole suite: what the overview, trends, badges and the
         business view read. A rerun of a few checks says little about the environment."""
         return self.filter(status=RunStatus.FINISHED, scope=Run.Scope.ALL)
+
+    def for_lists(self) -> RunQuerySet:
+        """With environment and suite names, without the large columns lists never show
+        (a suite's whole definition, run-level evidence), which cost more than the query."""
+        return self.select_related("environment", "suite").defer(
+            "suite__definition", "suite__description", "mock_flags", "status_message"
+        )
 
 
 class Run(models.Model):
@@ -397,3 +405,126 @@ class ApiToken(models.Model):
     @property
     def active(self) -> bool:
         return self.revoked is None
+
+
+# Webhook alerts (runs.alerts decides and builds payloads; runs.tasks delivers).
+
+# Link-local ranges hold the cloud metadata services (169.254.169.254, fd00:ec2::254 on
+# AWS IPv6, 100.100.100.200 on Alibaba); a webhook must never be a way to read them.
+BLOCKED_WEBHOOK_NETWORKS = tuple(
+    ipaddress.ip_network(net) for net in ("169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32")
+)
+MASK_TAIL_CHARS = 4
+
+
+def blocked_address(ip: str) -> bool:
+    """True for link-local and cloud-metadata addresses (also as IPv4-mapped IPv6)."""
+    address = ipaddress.ip_address(ip.split("%", 1)[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_link_local or any(address in net for net in BLOCKED_WEBHOOK_NETWORKS)
+
+
+def mask_url(url: str) -> str:
+    """Scheme, host and the last characters of a secret URL: ``https://hooks.slack.com/…a1B2``."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "…"
+    if ":" in host:
+        host = f"[{host}]"
+    secret = url.split(parts.netloc, 1)[-1] if parts.netloc else url
+    tail = secret[-MASK_TAIL_CHARS:] if len(secret) >= 3 * MASK_TAIL_CHARS else ""
+    return f"{parts.scheme}://{host}{port}/…{tail}"
+
+
+def validate_webhook_url(value: str) -> None:
+    """http(s) with a host, and not a link-local or metadata address. Messages never echo
+    the URL: it is a secret."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ValidationError("That is not a usable URL (check the host and port).") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("A webhook URL starts with http:// or https:// and names a host.")
+    try:
+        literal = blocked_address(parts.hostname)
+    except ValueError:
+        literal = False  # a host name; the form and the delivery check what it resolves to
+    if literal or parts.hostname.lower().rstrip(".") in ("metadata.google.internal", "metadata"):
+        raise ValidationError(f"Webhooks may not target link-local or cloud-metadata addresses ({parts.hostname}).")
+
+
+class Webhook(models.Model):
+    """Where alerts go. The URL is a secret (Slack's carry their token): it is shown only
+    masked (``masked_url``) and never sent back to a browser."""
+
+    class Kind(models.TextChoices):
+        GENERIC = "generic", "Generic JSON"
+        SLACK = "slack", "Slack-compatible"
+
+    name = models.CharField(max_length=100)
+    url = models.CharField(max_length=1000, validators=[validate_webhook_url])
+    kind = models.CharField(max_length=10, choices=Kind, default=Kind.GENERIC)
+    environment = models.ForeignKey(
+        Environment, null=True, blank=True, on_delete=models.CASCADE, help_text="Empty: every environment."
+    )
+    suite = models.ForeignKey(Suite, null=True, blank=True, on_delete=models.CASCADE, help_text="Empty: every suite.")
+    on_verdict_change = models.BooleanField("alert when the verdict changes", default=True)
+    on_mrr_rise = models.BooleanField("alert when the MRR at risk rises", default=True)
+    enabled = models.BooleanField(default=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def masked_url(self) -> str:
+        return mask_url(self.url)
+
+
+class WebhookDelivery(models.Model):
+    """One alert for one webhook; the delivery log. ``payload`` is built when the alert is
+    decided, so every retry sends the same thing.
+
+    Allowed changes (enforced by ``runs.tasks.deliver``): pending -> delivered | failed;
+    delivered and failed are final. ``attempts`` counts the POSTs made.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    run = models.ForeignKey(
+        Run, null=True, blank=True, on_delete=models.CASCADE, related_name="+", help_text="Empty for a test send."
+    )
+    event = models.CharField(max_length=30)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    response_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["webhook", "run", "event"],
+                condition=~models.Q(event="test"),
+                name="webhookdelivery_once_per_event",
+            )
+        ]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.webhook} ({self.status})"

@@ -10,7 +10,6 @@ from django.db.models import Max
 from runs.models import Environment, Run, Suite
 
 SPARKLINE_RUNS = 20
-RECENT_ROWS = 5000  # finished runs read for sparklines: bounds the work whatever the history
 
 
 @dataclass
@@ -27,24 +26,24 @@ class OverviewRow:
 
 
 def overview_rows() -> list[OverviewRow]:
+    """Four queries whatever the history's size: pairs with their last run time, each
+    pair's latest full run (by id), and a bounded slice of recent runs for sparklines."""
     environments = {e.pk: e for e in Environment.objects.all()}
-    suites = {s.pk: s for s in Suite.objects.all()}
+    suites = {s.pk: s for s in Suite.objects.defer("definition", "description")}
     last_run = {
         (row["environment_id"], row["suite_id"]): row["last"]
-        for row in Run.objects.values("environment_id", "suite_id").annotate(last=Max("created"))
+        for row in Run.objects.values("environment_id", "suite_id").annotate(last=Max("created")).order_by()
     }
     rows = {key: OverviewRow(environments[key[0]], suites[key[1]], last_at) for key, last_at in last_run.items()}
-    finished = (
-        Run.objects.state_of_environment()
-        .select_related("environment", "suite")
-        .order_by("-created", "-pk")[:RECENT_ROWS]
-    )
-    for run in finished:
+    full_runs = Run.objects.state_of_environment()
+    latest_ids = full_runs.values("environment_id", "suite_id").annotate(last=Max("pk")).order_by()
+    for run in full_runs.for_lists().filter(pk__in=[row["last"] for row in latest_ids]):
+        rows[(run.environment_id, run.suite_id)].latest = run
+    # Enough recent runs for every pair's sparkline when pairs run about as often; a pair
+    # that runs far less often shows fewer points rather than making the page slow.
+    recent = full_runs.only("environment_id", "suite_id", "passed", "total", "created").order_by("-created", "-pk")
+    for run in recent[: SPARKLINE_RUNS * max(len(rows), 1) * 2]:
         row = rows.get((run.environment_id, run.suite_id))
-        if row is None:
-            continue
-        if row.latest is None:
-            row.latest = run
-        if len(row.pass_rates) < SPARKLINE_RUNS and run.total:
+        if row is not None and len(row.pass_rates) < SPARKLINE_RUNS and run.total:
             row.pass_rates.insert(0, run.passed / run.total)
     return sorted(rows.values(), key=lambda r: (r.environment.name, r.suite.name))

@@ -40,7 +40,7 @@ class TrendFilter:
 
 def finished_runs(filters: TrendFilter, now: datetime | None = None) -> list[Run]:
     """The newest ``filters.limit`` finished runs that match, oldest first. One query."""
-    runs = Run.objects.state_of_environment().select_related("environment", "suite")
+    runs = Run.objects.state_of_environment().for_lists()
     if filters.environment:
         runs = runs.filter(environment__name=filters.environment)
     if filters.suite:
@@ -251,12 +251,7 @@ class EnvironmentRisk:
 def recent_runs_by_environment(per_environment: int = STREAK_RUNS) -> dict[str, list[Run]]:
     """Each environment's last ``per_environment`` finished runs, newest first. One query."""
     rank = Window(RowNumber(), partition_by=[F("environment_id")], order_by=[F("created").desc(), F("id").desc()])
-    runs = (
-        Run.objects.state_of_environment()
-        .select_related("environment", "suite")
-        .annotate(rank=rank)
-        .filter(rank__lte=per_environment)
-    )
+    runs = Run.objects.state_of_environment().for_lists().annotate(rank=rank).filter(rank__lte=per_environment)
     by_env: dict[str, list[Run]] = defaultdict(list)
     for run in sorted(runs, key=lambda r: (r.environment.name, r.rank)):
         by_env[run.environment.name].append(run)

@@ -50,10 +50,8 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
 def isolated_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     """Child processes on the test database but a broker queue of their own, so the
     session's worker never takes their tasks."""
-    broker = {"GOLDPATH_DATA_DIR": str(tmp_path / "data")}
-    if os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
-        broker["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/13"
-    return subprocess_env(**broker, **overrides)
+    queue = f"goldpath-isolated-{os.getpid()}-{time.monotonic_ns()}"
+    return subprocess_env(GOLDPATH_DATA_DIR=str(tmp_path / "data"), GOLDPATH_QUEUE=queue, **overrides)
 
 
 def manage(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

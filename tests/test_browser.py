@@ -24,9 +24,14 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (apt-get install chromium)"),
 ]
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
-# between browser steps are still plain synchronous calls.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(autouse=True)
+def allow_orm_beside_playwright(monkeypatch):
+    """Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+    between browser steps are still plain synchronous calls. Set per test, so the variable
+    never reaches processes other tests start."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(scope="module")
@@ -131,4 +136,19 @@ def test_a_manager_sees_no_rerun_button_and_is_refused_on_post(
     assert not Run.objects.filter(parent=run).exists()
     page.goto(f"{live_server.url}/")
     assert page.get_by_role("button", name="Run now").count() == 0
+
+
+def test_trends_and_business_pages_draw_their_charts_without_console_errors(
+    page_for, live_server, celery_worker, golden_path, target, target_factory, environment_for, tmp_path
+):
+    failing = target_factory(["close-after-send"])
+    for server, name in ((target, "production"), (failing, "staging"), (target, "staging")):
+        finished_run(golden_path, environment_for(server, name))
+    page = page_for(DEVOPS)
+    page.goto(f"{live_server.url}/")
     screenshot(page, "overview", tmp_path)
+    for path, chart, name in (("/trends/", "#chart-heatmap", "trends"), ("/business/", "#chart-mrr", "business")):
+        page.goto(f"{live_server.url}{path}")
+        page.wait_for_selector(f"{chart} .main-svg", timeout=15_000)  # plotly drew it
+        screenshot(page, name, tmp_path)
+    assert page.console_errors == []

@@ -4,14 +4,13 @@ import json
 import os
 import re
 import time
-from urllib.parse import urlsplit
 
 import pytest
+import redis
 
 from runs.models import Run, RunStatus
 from tests.conftest import manage, start_worker, stop_process, subprocess_env
 
-UNCONSUMED_REDIS_DB = 14
 RESULT_KEYS = {"name", "category", "outcome", "duration_s", "message", "evidence"}
 CATEGORY_KEYS = {"name", "total", "passed", "failed", "duration_s"}
 MEASUREMENT_KEYS = {"name", "p50_ms", "p95_ms", "target_ms", "ok"}
@@ -37,22 +36,13 @@ def close_codes(evidence: dict) -> set[int]:
 
 @pytest.fixture
 def unconsumed_broker(tmp_path):
-    """Environment overrides for a broker queue that no worker consumes.
-
-    The file-system broker: a fresh data directory (its own queue folder). Redis: a
-    database number nobody consumes, emptied afterwards.
-    """
-    configured = os.environ.get("CELERY_BROKER_URL", "")
-    if not configured.startswith("redis"):
-        yield {"GOLDPATH_DATA_DIR": str(tmp_path)}
-        return
-    url = urlsplit(configured)._replace(path=f"/{UNCONSUMED_REDIS_DB}").geturl()
-    yield {"CELERY_BROKER_URL": url}
-    import redis
-
-    client = redis.Redis.from_url(url)
-    client.delete("celery", "_kombu.binding.celery", "_kombu.binding_permanent.celery")
-    client.close()
+    """Environment overrides for a queue that no worker consumes (emptied afterwards)."""
+    queue = f"goldpath-unconsumed-{os.getpid()}-{time.monotonic_ns()}"
+    yield {"GOLDPATH_DATA_DIR": str(tmp_path), "GOLDPATH_QUEUE": queue}
+    if os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
+        client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+        client.delete(queue, f"_kombu.binding.{queue}")
+        client.close()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,0 +1,251 @@
+"""Webhook alerts: which finished run is news, who hears of it, and what they are sent.
+
+The decision and the payloads are plain functions on plain data. ``run_finished`` (called
+by ``runs.services.finish_run`` once the run is committed) stores one WebhookDelivery per
+webhook and event in one transaction and queues each for ``runs.tasks.deliver_webhook``,
+which POSTs it and retries with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+
+from runs.models import Run, RunStatus, Webhook, WebhookDelivery
+
+logger = logging.getLogger(__name__)
+
+DELIVER_TASK = "runs.deliver_webhook"
+VERDICT_CHANGED, MRR_ROSE, TEST = "verdict-changed", "mrr-rose", "test"
+EVENT_FLAGS = {VERDICT_CHANGED: "on_verdict_change", MRR_ROSE: "on_mrr_rise"}
+MAX_ATTEMPTS = 5
+BACKOFF_FACTOR = 3  # 10 s, 30 s, 90 s, 270 s with the default base
+MAX_RETRY_DELAY_S = 3600.0
+
+
+class RunLike(Protocol):
+    verdict: str
+    mrr_at_risk: int
+    scope: str
+
+
+def decide(run: RunLike, previous: RunLike | None) -> list[str]:
+    """The events a finished run raises against the previous finished full-suite run of the
+    same environment and suite. A scoped rerun says little about the environment, and the
+    first run ever has nothing to change from: neither alerts."""
+    if run.scope != Run.Scope.ALL or previous is None:
+        return []
+    events = []
+    if run.verdict and previous.verdict and run.verdict != previous.verdict:
+        events.append(VERDICT_CHANGED)
+    if run.mrr_at_risk > previous.mrr_at_risk:
+        events.append(MRR_ROSE)
+    return events
+
+
+def wants(webhook: Webhook, run: Run | None, event: str) -> bool:
+    """Whether ``webhook`` hears of ``event`` on ``run``: enabled, filters, event flags."""
+    if not webhook.enabled:
+        return False
+    if run is not None:
+        if webhook.environment_id not in (None, run.environment_id):
+            return False
+        if webhook.suite_id not in (None, run.suite_id):
+            return False
+    return event == TEST or bool(getattr(webhook, EVENT_FLAGS[event]))
+
+
+def matching_webhooks(webhooks: Iterable[Webhook], run: Run, event: str) -> list[Webhook]:
+    return [webhook for webhook in webhooks if wants(webhook, run, event)]
+
+
+def _money(dollars: int | None) -> str:
+    return f"${dollars or 0:,}"
+
+
+def run_facts(run: Run | None, previous: RunLike | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "id": run.pk,
+        "url": settings.SITE_URL + run.get_absolute_url(),
+        "suite": run.suite.name,
+        "environment": run.environment.name,
+        "verdict": run.verdict,
+        "previous_verdict": previous.verdict if previous else None,
+        "passed": run.passed,
+        "total": run.total,
+        "mrr_at_risk": run.mrr_at_risk,
+        "previous_mrr_at_risk": previous.mrr_at_risk if previous else None,
+    }
+
+
+def summary(event: str, facts: dict[str, Any] | None, webhook_name: str = "") -> str:
+    """One plain sentence a manager can read."""
+    if event == TEST:
+        about = (
+            f" The latest run of {facts['suite']} on {facts['environment']} was {facts['verdict']}." if facts else ""
+        )
+        return f"Test alert from Goldpath for the webhook “{webhook_name}”: this is what alerts look like.{about}"
+    assert facts is not None
+    where = f"{facts['suite']} on {facts['environment']}"
+    tally = f"{facts['passed']} of {facts['total']} checks passed"
+    if event == VERDICT_CHANGED:
+        return (
+            f"{where} went from {facts['previous_verdict']} to {facts['verdict']} in run #{facts['id']}: "
+            f"{tally}, {_money(facts['mrr_at_risk'])} MRR at risk."
+        )
+    return (
+        f"MRR at risk for {where} rose from {_money(facts['previous_mrr_at_risk'])} "
+        f"to {_money(facts['mrr_at_risk'])} in run #{facts['id']} ({facts['verdict']}, {tally})."
+    )
+
+
+def generic_payload(event: str, facts: dict[str, Any] | None, text: str) -> dict[str, Any]:
+    return {"event": event, "run": facts, "summary": text}
+
+
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+TITLES = {VERDICT_CHANGED: "Verdict changed", MRR_ROSE: "MRR at risk rose", TEST: "Test alert"}
+
+
+def slack_payload(event: str, facts: dict[str, Any] | None, text: str) -> dict[str, Any]:
+    """Slack's incoming-webhook shape; Mattermost, Rocket.Chat and Discord's /slack accept it."""
+    body = f"*{TITLES.get(event, event)}*\n{_slack_escape(text)}"
+    if facts:
+        body += f"\n<{facts['url']}|Open run #{facts['id']}>"
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": body}}]
+    if facts:
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": _slack_escape(
+                            f"{facts['environment']} · {facts['suite']} · {facts['verdict']} · "
+                            f"{facts['passed']}/{facts['total']} passed · {_money(facts['mrr_at_risk'])} MRR at risk"
+                        ),
+                    }
+                ],
+            }
+        )
+    return {"text": text, "blocks": blocks}
+
+
+def build_payload(kind: str, event: str, run: Run | None, previous: RunLike | None, webhook_name: str = ""):
+    facts = run_facts(run, previous)
+    text = summary(event, facts, webhook_name)
+    build = slack_payload if kind == Webhook.Kind.SLACK else generic_payload
+    return build(event, facts, text)
+
+
+def retry_delay(attempt: int, retry_after: float | None = None) -> float:
+    """Seconds before attempt ``attempt + 1``: base × 3^(attempt-1), or the receiver's
+    Retry-After when it asks for longer (capped at an hour)."""
+    base = float(settings.GOLDPATH_WEBHOOK_RETRY_BASE)
+    delay = base * BACKOFF_FACTOR ** (attempt - 1)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return min(delay, MAX_RETRY_DELAY_S)
+
+
+def previous_run(run: Run) -> Run | None:
+    """The full-suite run of the same environment and suite that finished just before."""
+    if run.finished_at is None:
+        return None
+    return (
+        Run.objects.state_of_environment()
+        .filter(environment_id=run.environment_id, suite_id=run.suite_id)
+        .filter(Q(finished_at__lt=run.finished_at) | Q(finished_at=run.finished_at, pk__lt=run.pk))
+        .order_by("-finished_at", "-pk")
+        .first()
+    )
+
+
+def run_finished(run_id: int) -> list[int]:
+    """Decide the alerts of a run that has just finished and queue their deliveries.
+
+    The rows are stored in one transaction with the decision (so a crash loses nothing
+    half-decided) and queued only once committed. Calling it twice for a run stores and
+    sends nothing more. Returns the ids of the deliveries created.
+    """
+    created: list[int] = []
+    with transaction.atomic():
+        run = Run.objects.select_related("environment", "suite").filter(pk=run_id, status=RunStatus.FINISHED).first()
+        if run is None:
+            return created
+        previous = previous_run(run)
+        events = decide(run, previous)
+        if not events:
+            return created
+        webhooks = list(Webhook.objects.filter(enabled=True))
+        for event in events:
+            for webhook in matching_webhooks(webhooks, run, event):
+                try:
+                    with transaction.atomic():
+                        delivery = WebhookDelivery.objects.create(
+                            webhook=webhook,
+                            run=run,
+                            event=event,
+                            payload=build_payload(webhook.kind, event, run, previous),
+                        )
+                except IntegrityError:
+                    continue  # already decided for this run
+                created.append(delivery.pk)
+        logger.info("run %s: %s -> %d webhook deliveries", run_id, ", ".join(events), len(created))
+        if created:
+            transaction.on_commit(lambda: [queue_delivery(pk) for pk in created])
+    return created
+
+
+def latest_run_for(webhook: Webhook) -> Run | None:
+    runs = Run.objects.state_of_environment().select_related("environment", "suite")
+    if webhook.environment_id:
+        runs = runs.filter(environment_id=webhook.environment_id)
+    if webhook.suite_id:
+        runs = runs.filter(suite_id=webhook.suite_id)
+    return runs.order_by(F("finished_at").desc(nulls_last=True), "-pk").first()
+
+
+def send_test(webhook: Webhook) -> WebhookDelivery:
+    """Queue a test alert about the latest run the webhook would hear of (if any)."""
+    run = latest_run_for(webhook)
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.create(
+            webhook=webhook,
+            run=run,
+            event=TEST,
+            payload=build_payload(webhook.kind, TEST, run, previous_run(run) if run else None, webhook.name),
+        )
+        transaction.on_commit(lambda: queue_delivery(delivery.pk))
+    return delivery
+
+
+def queue_delivery(delivery_id: int) -> bool:
+    """Hand a delivery to the broker. If the broker is down the row stays pending and
+    says so in its log; nothing raises into the caller (a finished run stays finished)."""
+    from dashboard.celery import app
+
+    try:
+        app.send_task(
+            DELIVER_TASK,
+            args=[delivery_id],
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+        )
+    except Exception as exc:  # kombu raises OperationalError, OSError and more for a dead broker
+        logger.warning("webhook delivery %s not queued: %s", delivery_id, exc)
+        WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING).update(
+            error=f"Not queued: the Celery broker could not be reached ({type(exc).__name__})."[:500]
+        )
+        return False
+    return True
