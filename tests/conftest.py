@@ -47,6 +47,17 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def wait_for(run, timeout: float = 60):
+    """Poll the database until ``run`` has ended (a worker finished it); return it fresh."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.is_done:
+            return run
+        time.sleep(0.1)
+    raise AssertionError(f"run #{run.pk} still {run.status} after {timeout} s")
+
+
 def isolated_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     """Child processes on the test database but a broker queue of their own, so the
     session's worker never takes their tasks."""

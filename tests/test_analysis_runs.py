@@ -1,7 +1,6 @@
 """The analysis of stored runs: real runs through the worker against each fault mode, and
 runs built with factories for history (constant measurements, flakiness, class history)."""
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -11,6 +10,7 @@ from runs.history import flaky_test_cases
 from runs.models import Measurement, Result, Run, RunStatus
 from runs.reporting import build_report, report_json
 from runs.services import create_run, finish_run
+from tests.conftest import wait_for
 from tests.factories import CategoryFactory, EnvironmentFactory, ResultFactory, RunFactory, SuiteFactory
 from tests.factories import TestCaseFactory as CheckFactory
 
@@ -29,16 +29,6 @@ FAULT_CLASSES = {
 }
 SEED_MRR_AT_RISK = 200_000 + 150_000 + 120_000 + 80_000  # Chat, Agent Pipeline, Real-time Updates, WS Events
 MESSAGE_FLOW_CHECKS = ["websocket_message_send", "agent_execution_flow", "realtime_updates"]
-
-
-def wait_for(run: Run, timeout: float = 60) -> Run:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if run.is_done:
-            return run
-        time.sleep(0.1)
-    raise AssertionError(f"run #{run.pk} still {run.status} after {timeout} s")
 
 
 def failures(run: Run) -> dict[str, tuple[str, str]]:

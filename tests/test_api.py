@@ -5,7 +5,6 @@ import hashlib
 import re
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from django.utils import timezone
 from runs import tokens
 from runs.models import ApiToken, Environment, Result, Run, RunStatus, Suite
 from runs.services import create_run
+from tests.conftest import wait_for
 from tests.factories import CategoryFactory, EnvironmentFactory, ResultFactory, RunFactory, SuiteFactory, UserFactory
 from tests.factories import TestCaseFactory as CheckFactory
 
@@ -61,16 +61,6 @@ def user_with_role(role: str | None = None, **fields):
 def bearer(user) -> dict[str, str]:
     _, plain = tokens.create_token(user, "tests")
     return {"HTTP_AUTHORIZATION": f"Bearer {plain}"}
-
-
-def wait_for(run: Run, timeout: float = 60) -> Run:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if run.is_done:
-            return run
-        time.sleep(0.2)
-    raise AssertionError(f"run #{run.pk} still {run.status} after {timeout} s")
 
 
 def stored_rows() -> tuple[int, ...]:

@@ -5,7 +5,6 @@ this way: `GOLDPATH_SCREENSHOT_DIR=docs/screenshots python3 scripts/test.py -m b
 """
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from django.contrib.auth.models import Group
 from runs.models import Run, RunStatus
 from runs.roles import DEVOPS, ENGINEER, MANAGER
 from runs.services import create_run
+from tests.conftest import wait_for
 from tests.factories import UserFactory
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -80,11 +80,7 @@ def screenshot(page, name: str, tmp_path: Path) -> None:
 
 
 def finished_run(golden_path, environment) -> Run:
-    run = create_run(golden_path, environment)
-    deadline = time.monotonic() + 60
-    while not run.is_done and time.monotonic() < deadline:
-        time.sleep(0.2)
-        run.refresh_from_db()
+    run = wait_for(create_run(golden_path, environment))
     assert run.status == RunStatus.FINISHED
     return run
 

@@ -1,7 +1,6 @@
 """The pages through Django's test client: login, the runs list, a run's report."""
 
 import re
-import time
 from datetime import timedelta
 
 import pytest
@@ -9,8 +8,9 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
-from runs.models import Run, RunStatus
+from runs.models import RunStatus
 from runs.services import create_run
+from tests.conftest import wait_for
 from tests.factories import CategoryFactory, ResultFactory, RunFactory, UserFactory
 from tests.factories import TestCaseFactory as CheckFactory
 
@@ -38,16 +38,6 @@ def signed_in(client, user):
 
 def run_links(response) -> list[int]:
     return [int(pk) for pk in re.findall(r'<a href="/runs/(\d+)/">', response.content.decode())]
-
-
-def wait_for(run: Run, timeout: float = 60) -> Run:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if run.is_done:
-            return run
-        time.sleep(0.2)
-    raise AssertionError(f"run #{run.pk} still {run.status} after {timeout} s")
 
 
 @pytest.mark.parametrize("path", ["/", "/runs/", "/runs/1/"])

@@ -4,7 +4,6 @@ import json
 import secrets
 import subprocess
 import sys
-import time
 
 import pytest
 from django.test import Client
@@ -12,7 +11,7 @@ from django.test import Client
 from runs.exporters import FORMATS, export_run
 from runs.models import Measurement, Result, Run
 from runs.services import create_run
-from tests.conftest import BASE_DIR, manage, subprocess_env
+from tests.conftest import BASE_DIR, manage, subprocess_env, wait_for
 from tests.factories import UserFactory
 
 PASSWORD = "correct horse battery staple"
@@ -79,11 +78,7 @@ def test_pages_answer_503_while_the_database_is_down(tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_secrets_never_reach_stored_rows_exports_or_logs(celery_worker, golden_path, target, environment_for):
     """The client secret and every issued JWT stay out of everything Goldpath keeps."""
-    run = create_run(golden_path, environment_for(target))
-    deadline = time.monotonic() + 60
-    while not run.is_done and time.monotonic() < deadline:
-        time.sleep(0.2)
-        run.refresh_from_db()
+    run = wait_for(create_run(golden_path, environment_for(target)))
     assert run.verdict == "PASS"
     stored = json.dumps(
         [

@@ -20,11 +20,20 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_it_loads_the_golden_path_with_12_checks_in_5_categories(golden_path):
     assert golden_path.test_cases.count() == 12
     assert list(golden_path.categories.values_list("name", flat=True)) == [
-        "Priority 1 Critical", "WebSocket Events", "Message Flow", "Critical Path", "Connectivity",
+        "Priority 1 Critical",
+        "WebSocket Events",
+        "Message Flow",
+        "Critical Path",
+        "Connectivity",
     ]
     counts = {c.name: c.test_cases.count() for c in golden_path.categories.all()}
-    assert counts == {"Priority 1 Critical": 1, "WebSocket Events": 1, "Message Flow": 3, "Critical Path": 6,
-                      "Connectivity": 1}
+    assert counts == {
+        "Priority 1 Critical": 1,
+        "WebSocket Events": 1,
+        "Message Flow": 3,
+        "Critical Path": 6,
+        "Connectivity": 1,
+    }
 
 
 def test_it_loads_impact_tags_with_their_mrr(golden_path):
@@ -51,8 +60,10 @@ def test_it_names_file_and_line_of_invalid_yaml(tmp_path):
 
 
 def test_it_names_the_line_of_a_check_with_an_unknown_kind(tmp_path):
-    path = write(tmp_path, "name: s\ncategories: [{name: A}]\nchecks:\n  - id: x\n    name: X\n    category: A\n"
-                           "    kind: telepathy\n")
+    path = write(
+        tmp_path,
+        "name: s\ncategories: [{name: A}]\nchecks:\n  - id: x\n    name: X\n    category: A\n    kind: telepathy\n",
+    )
     with pytest.raises(SuiteFileError, match=r"line 4: check 'x' has unknown kind 'telepathy'"):
         parse_suite_file(path)
 
@@ -62,8 +73,10 @@ def test_it_names_the_line_of_a_check_with_an_unknown_kind(tmp_path):
     [
         ("  - {id: x, name: X, category: Nope, kind: http}", "unknown category 'Nope'"),
         ("  - {id: x, name: X, category: A, kind: http, impact: [Ghost]}", "unknown impact tags: Ghost"),
-        ("  - {id: x, name: X, category: A, kind: http}\n  - {id: x, name: Y, category: A, kind: http}",
-         "'x' is used twice"),
+        (
+            "  - {id: x, name: X, category: A, kind: http}\n  - {id: x, name: Y, category: A, kind: http}",
+            "'x' is used twice",
+        ),
         ("  - {name: X, category: A, kind: http}", "missing 'id'"),
         ("  - {id: x, name: X, category: A, kind: http, timeout_s: soon}", "timeout_s must be a number"),
     ],

@@ -55,9 +55,7 @@ async def _recv(ws: ClientConnection, timeout: float = 2.0) -> dict[str, Any]:
 
 async def _run_events(ws: ClientConnection, thread_id: str = "t1") -> list[dict]:
     """Send a user message and collect frames until ``agent_completed``."""
-    await ws.send(
-        json.dumps({"type": "user_message", "thread_id": thread_id, "content": "hi"})
-    )
+    await ws.send(json.dumps({"type": "user_message", "thread_id": thread_id, "content": "hi"}))
     frames = [await _recv(ws)]
     while frames[-1]["type"] != "agent_completed":
         frames.append(await _recv(ws))
@@ -185,9 +183,7 @@ def test_it_answers_405_as_json(target: TargetServer) -> None:
 
 
 def test_it_answers_413_to_an_oversized_body(target: TargetServer) -> None:
-    response = httpx.post(
-        f"{target.base_url}/api/auth/token", content=b"x" * (1024 * 1024 + 1)
-    )
+    response = httpx.post(f"{target.base_url}/api/auth/token", content=b"x" * (1024 * 1024 + 1))
 
     assert response.status_code == 413
     assert response.json() == {"error": "request body too large"}
@@ -413,9 +409,7 @@ def test_it_answers_500_on_http_500_paths() -> None:
 def test_it_combines_faults() -> None:
     faults = parse_faults(["latency=50", "events-missing", "http-500=/health"])
 
-    assert faults == Faults(
-        events_missing=True, latency_ms=50, http_500_paths=frozenset({"/health"})
-    )
+    assert faults == Faults(events_missing=True, latency_ms=50, http_500_paths=frozenset({"/health"}))
     assert str(faults) == "events-missing, latency=50, http-500=/health"
     assert str(parse_faults([])) == "healthy"
 

@@ -6,18 +6,9 @@ import pytest
 
 from runs.models import Run, RunStatus
 from runs.services import create_run
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_for(run: Run, timeout: float = 60) -> Run:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if run.is_done:
-            return run
-        time.sleep(0.2)
-    raise AssertionError(f"run #{run.pk} still {run.status} after {timeout} s")
 
 
 def test_it_runs_the_seed_failure_through_a_worker(celery_worker, golden_path, target_factory, environment_for):
