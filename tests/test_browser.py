@@ -26,19 +26,15 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def allow_orm_beside_playwright(monkeypatch):
-    """Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
-    between browser steps are still plain synchronous calls. Set per test, so the variable
-    never reaches processes other tests start."""
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
 @pytest.fixture(scope="module")
 def browser():
+    """Chromium for this module. Playwright's sync API runs an event loop in this thread,
+    while the tests' ORM calls stay plain synchronous ones: Django is told so for this
+    module only, so the variable never reaches processes other modules start."""
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
             headless=True,
@@ -138,7 +134,7 @@ def test_trends_and_business_pages_draw_their_charts_without_console_errors(
     page_for, live_server, celery_worker, golden_path, target, target_factory, environment_for, tmp_path
 ):
     failing = target_factory(["close-after-send"])
-    for server, name in ((target, "production"), (failing, "staging"), (target, "staging")):
+    for server, name in ((target, "production"), (failing, "staging"), (target, "qa")):
         finished_run(golden_path, environment_for(server, name))
     page = page_for(DEVOPS)
     page.goto(f"{live_server.url}/")
