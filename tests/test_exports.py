@@ -1,0 +1,100 @@
+"""Exports say what the run page says, in each format; JUnit round-trips through import."""
+
+import csv
+import io
+import json
+from xml.etree import ElementTree
+
+import pytest
+
+from runs.exporters import FORMATS, export_run
+from runs.importers import import_results
+from runs.models import Note
+from runs.services import create_run
+from tests.conftest import manage, wait_for
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SEED_SECTIONS = [
+    "## Executive summary",
+    "### Overall status: **PARTIAL SUCCESS**",
+    "### Critical metrics",
+    "## Test execution summary",
+    "| **TOTAL** | **12** | **9** | **3** |",
+    "#### ✅ Passing tests (9)",
+    "#### ❌ Failing tests (3)",
+    "## Deep technical analysis",
+    "## Business impact assessment",
+    "#### High impact areas ($550,000 MRR at risk)",
+    "## Real service validation",
+    "### ❌ Detected mock indicators",
+    "## Performance analysis",
+    "## Analysis notes",
+    "## Conclusion",
+]
+
+
+@pytest.fixture
+def seed_run(celery_worker, golden_path, target_factory, environment_for):
+    run = wait_for(create_run(golden_path, environment_for(target_factory(["close-after-send"]), "staging")))
+    Note.objects.create(run=run, author=UserFactory(), body="## Root cause\nThe message handler closes on send.")
+    return run
+
+
+def test_markdown_has_every_section_of_the_seed_report(seed_run):
+    text, _ = export_run(seed_run, "md")
+    for section in SEED_SECTIONS:
+        assert section in text
+    assert "WebSocket closed by server with code 1000 (main cleanup)" in text
+    assert "**WebSocket Message Flow:** ❌ 0% (0/3)" in text
+    assert "not measured" in text  # agent startup: the seed printed 380 ms here
+    assert "The message handler closes on send." in text
+
+
+def test_printable_html_carries_the_report_and_a_print_stylesheet(seed_run):
+    text, export_format = export_run(seed_run, "html")
+    assert export_format.content_type.startswith("text/html")
+    assert "@media print" in text and "@page" in text
+    assert "PARTIAL SUCCESS" in text and "$550,000" in text
+    assert "<script" not in text
+
+
+def test_json_is_the_run_suite_shape(seed_run):
+    data = json.loads(export_run(seed_run, "json")[0])
+    assert (data["run_id"], data["total"], data["passed"], data["failed"]) == (seed_run.pk, 12, 9, 3)
+    assert data["mrr_at_risk"]["total"] == 550_000
+    assert {r["failure_class"] for r in data["results"] if r["outcome"] == "failed"} == {"ws-closed-1000-after-send"}
+
+
+def test_csv_has_one_row_per_result(seed_run):
+    rows = list(csv.DictReader(io.StringIO(export_run(seed_run, "csv")[0])))
+    assert len(rows) == 12
+    failed = [row for row in rows if row["outcome"] == "failed"]
+    assert {row["name"] for row in failed} == {"WebSocket Message Send", "Agent Execution Flow", "Real-time Updates"}
+    assert all(float(row["duration_s"]) > 0 for row in rows)
+
+
+def test_junit_round_trips_through_the_importer(seed_run):
+    xml = export_run(seed_run, "junit")[0]
+    root = ElementTree.fromstring(xml)
+    assert (root.get("tests"), root.get("failures")) == ("12", "3")
+    imported = import_results(io.BytesIO(xml.encode()), suite_name="round-trip", environment_name="staging")
+    assert (imported.total, imported.passed, imported.failed) == (12, 9, 3)
+    outcomes = sorted((r.test_case.name, r.outcome) for r in imported.results.select_related("test_case"))
+    originals = sorted((r.test_case.name, r.outcome) for r in seed_run.results.select_related("test_case"))
+    assert outcomes == originals
+
+
+def test_the_command_writes_each_format_to_a_file(seed_run, tmp_path):
+    for fmt in FORMATS:
+        out = tmp_path / f"run.{fmt}"
+        result = manage("export_run", str(seed_run.pk), "--format", fmt, "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        assert str(seed_run.pk) in out.read_text()
+
+
+def test_the_command_names_an_unknown_run():
+    result = manage("export_run", "999999", "--format", "md")
+    assert result.returncode != 0
+    assert "run #999999 does not exist" in result.stderr
