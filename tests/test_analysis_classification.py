@@ -146,6 +146,7 @@ EXAMPLES = [
         {},
     ),
     ("connect-timeout", "connect timeout: the host did not accept the connection in time", {}),
+    ("message-too-big", "GET /health response body exceeds 1048576 bytes; stopped reading", {}),
     ("connection-reset", "connection reset by the server", {}),
     (
         "auth-not-enforced",

@@ -91,16 +91,21 @@ class WebSocketSession:
             self.record["close_reason"] = self.connection.close_reason or ""
             self.record["close_initiator"] = "client"
 
-    def _closed_by_server(self, exc: ConnectionClosed) -> CheckFailed:
-        frame = exc.rcvd
-        code = frame.code if frame else 1006
-        reason = frame.reason if frame else "no close frame (abnormal closure)"
-        self.record.update(close_code=code, close_reason=reason, close_initiator="server")
+    def _closed(self, exc: ConnectionClosed) -> CheckFailed:
+        """Say who closed the connection, with which code, and when relative to the send."""
         after = ""
         if self.first_send_at is not None:
             since = time.perf_counter() - self.first_send_at
             self.record["closed_after_send_ms"] = round(since * 1000, 3)
             after = f" {since:.3f} s after the first message"
+        if exc.rcvd is None and exc.sent is not None:  # we closed first, e.g. 1009 message too big
+            code, reason = exc.sent.code, exc.sent.reason
+            self.record.update(close_code=code, close_reason=reason, close_initiator="client")
+            limit = f" (limit {self.ctx.max_body_bytes} bytes)" if code == 1009 else ""
+            return CheckFailed(f"WebSocket closed by the probe with code {code} ({reason}){limit}{after}")
+        code = exc.rcvd.code if exc.rcvd else 1006
+        reason = exc.rcvd.reason if exc.rcvd else "no close frame (abnormal closure)"
+        self.record.update(close_code=code, close_reason=reason, close_initiator="server")
         return CheckFailed(f"WebSocket closed by server with code {code} ({reason}){after}")
 
     async def send_json(self, payload: dict[str, Any]) -> None:
@@ -111,7 +116,7 @@ class WebSocketSession:
         try:
             await self.connection.send(text)
         except ConnectionClosed as exc:
-            raise self._closed_by_server(exc) from None
+            raise self._closed(exc) from None
         self.record["frames_out"] += 1
         self.record["bytes_out"] += len(text.encode())
 
@@ -124,7 +129,7 @@ class WebSocketSession:
                 f"receive timeout: no frame within {self.timeout_s:g} s while waiting for {waiting_for}"
             ) from None
         except ConnectionClosed as exc:
-            raise self._closed_by_server(exc) from None
+            raise self._closed(exc) from None
         self.record["frames_in"] += 1
         self.record["bytes_in"] += len(raw if isinstance(raw, bytes) else raw.encode())
         try:
@@ -151,7 +156,7 @@ class WebSocketSession:
             waiter = await self.connection.ping()
             latency = await asyncio.wait_for(waiter, self.timeout_s)
         except ConnectionClosed as exc:
-            raise self._closed_by_server(exc) from None
+            raise self._closed(exc) from None
         except TimeoutError:
             raise CheckFailed(f"receive timeout: no pong within {self.timeout_s:g} s") from None
         return round(latency * 1000, 3)

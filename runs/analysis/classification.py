@@ -64,6 +64,9 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     Rule("ws-1011-server-error", "WebSocket closed with 1011 internal error", close_code=1011),
     Rule("ws-1008-policy", "WebSocket closed with 1008 policy violation", close_code=1008),
     Rule(
+        "message-too-big", "Message over the size limit", message_regex=r"over the .* limit|exceeds \d+ bytes|code 1009"
+    ),
+    Rule(
         "ws-handshake-rejected",
         "WebSocket handshake rejected (401/403)",
         message_regex=r"handshake rejected: HTTP 40[13]",
