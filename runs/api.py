@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from ninja import File, Form, NinjaAPI, Query, Schema
+from ninja import File, Form, NinjaAPI, Query, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
 from ninja.security import HttpBearer, SessionAuth
@@ -185,7 +185,7 @@ def get_run(request, run_id: int):
 def _queued(run: Run):
     if run.status == RunStatus.ERROR:
         raise HttpError(503, run.status_message)
-    return 202, run_out(run)
+    return Status(202, run_out(run))
 
 
 @api.post(
@@ -253,7 +253,7 @@ def import_file(
         raise HttpError(413, str(exc)) from None
     except ImportFailed as exc:
         raise HttpError(400, f"{exc}; nothing was imported") from None
-    return 201, run_out(run)
+    return Status(201, run_out(run))
 
 
 @api.get("/test-cases/{int:test_case_id}/history", response=dict[str, Any], summary="A check's outcomes over runs")
