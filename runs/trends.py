@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, F, Q, Window
+from django.db.models import Count, F, Max, Q, Value, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from runs.analysis.facts import FAILING, PASSED, SKIPPED
 from runs.analysis.mrr import ImpactArea, mrr_at_risk
-from runs.models import ImpactTag, Measurement, Result, Run
+from runs.models import Environment, ImpactTag, Measurement, Result, Run
 from runs.reporting import result_facts, tag_mrr
 
 WINDOWS = (7, 30, 90)  # days offered by the pages
@@ -27,6 +27,7 @@ DEFAULT_DAYS = 30
 MAX_RUNS = 100  # newest finished runs a chart shows
 HEATMAP_RUNS = 50
 STREAK_RUNS = 100  # finished runs per environment looked at for "at risk since"
+SCAN_FACTOR = 3  # the newest environments × STREAK_RUNS × this many runs are ranked
 COMPARISONS = {"lt": "<", "gt": ">"}
 
 
@@ -249,9 +250,23 @@ class EnvironmentRisk:
 
 
 def recent_runs_by_environment(per_environment: int = STREAK_RUNS) -> dict[str, list[Run]]:
-    """Each environment's last ``per_environment`` finished runs, newest first. One query."""
+    """Each environment's last ``per_environment`` finished runs, newest first.
+
+    Ranked within the newest runs overall (a slice found by one indexed query), not over
+    the whole history; an environment that ran rarely since still gets its latest run (its
+    streak then reads "at least"). Four queries whatever the history's size.
+    """
+    full = Run.objects.state_of_environment()
+    environments = Environment.objects.count()
+    scan = per_environment * max(environments, 1) * SCAN_FACTOR
+    floor = list(full.order_by("-pk").values_list("pk", flat=True)[scan - 1 : scan])
+    recent = full.filter(pk__gte=floor[0]) if floor else full
     rank = Window(RowNumber(), partition_by=[F("environment_id")], order_by=[F("created").desc(), F("id").desc()])
-    runs = Run.objects.state_of_environment().for_lists().annotate(rank=rank).filter(rank__lte=per_environment)
+    runs = list(recent.for_lists().annotate(rank=rank).filter(rank__lte=per_environment))
+    seen = {run.environment_id for run in runs}
+    latest = full.values("environment_id").annotate(last=Max("pk")).order_by()
+    missing = [row["last"] for row in latest if row["environment_id"] not in seen]
+    runs += list(full.for_lists().filter(pk__in=missing).annotate(rank=Value(1)))
     by_env: dict[str, list[Run]] = defaultdict(list)
     for run in sorted(runs, key=lambda r: (r.environment.name, r.rank)):
         by_env[run.environment.name].append(run)

@@ -305,3 +305,18 @@ def test_it_reads_a_page_in_the_same_number_of_queries_for_5_or_50_runs(
         response = signed_in.get(path)
     assert response.status_code == 200 and Run.objects.count() == 50
     assert len(many) == len(few)
+
+
+@pytest.mark.django_db
+def test_a_rarely_run_environment_keeps_its_latest_run_on_the_business_page():
+    from runs.trends import recent_runs_by_environment
+
+    quiet = EnvironmentFactory(name="quiet")
+    busy = EnvironmentFactory(name="busy")
+    suite = SuiteFactory(name="gp")
+    RunFactory(environment=quiet, suite=suite, status=RunStatus.FINISHED, verdict="FAIL")  # long ago
+    for _ in range(30):
+        RunFactory(environment=busy, suite=suite, status=RunStatus.FINISHED, verdict="PASS")
+    recent = recent_runs_by_environment(per_environment=2)  # ranks only the newest 12 runs
+    assert [len(recent["busy"]), len(recent["quiet"])] == [2, 1]
+    assert recent["quiet"][0].verdict == "FAIL"
