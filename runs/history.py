@@ -67,18 +67,17 @@ def flaky_test_cases(run: Run, window: int = DEFAULT_WINDOW) -> dict[int, float]
 
 
 def failure_class_history(run: Run, classes: list[str]) -> dict[str, dict]:
-    """For each class: the run where it was first seen (same suite and environment) and how
-    many failing results have carried it since."""
+    """For each class: the run where it was first seen (same suite and environment) and in
+    how many runs it has appeared, as of ``run``."""
     rows = (
         Result.objects.filter(
+            failure_class__in=classes,
+            run_id__lte=run.pk,  # as of this run: a later run does not change an older report
             run__suite_id=run.suite_id,
             run__environment_id=run.environment_id,
-            run_id__lte=run.pk,  # as of this run: a later run does not change an older report
-            failure_class__in=classes,
         )
+        .order_by()  # the default ordering would add a join and split the groups
         .values("failure_class")
-        .annotate(
-            first_run=Min("run_id"), first_seen=Min("finished_at"), count=Count("id"), runs=Count("run", distinct=True)
-        )
+        .annotate(first_run=Min("run_id"), runs=Count("run_id", distinct=True))
     )
     return {row["failure_class"]: row for row in rows}

@@ -286,6 +286,12 @@ class Result(models.Model):
     class Meta:
         ordering = ["test_case__order", "id"]
         constraints = [models.UniqueConstraint(fields=["run", "test_case", "attempt"], name="result_unique_attempt")]
+        indexes = [
+            # Where a failure class was first seen, and how often since (run reports).
+            models.Index(
+                fields=["failure_class", "run"], name="result_class_run", condition=~models.Q(failure_class="")
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.test_case} {self.outcome}"
