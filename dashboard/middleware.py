@@ -10,26 +10,20 @@ logger = logging.getLogger(__name__)
 
 
 class DatabaseUnavailableMiddleware:
+    """Django turns an exception into a response at every middleware layer, so the view's
+    exception arrives here through ``process_exception``."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        try:
-            return self.get_response(request)
-        except (OperationalError, InterfaceError) as exc:
-            logger.error("database unavailable: %s", exc)
-            return self.unavailable(request)
+        return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if isinstance(exception, (OperationalError, InterfaceError)):
-            logger.error("database unavailable: %s", exception)
-            return self.unavailable(request)
-        return None
-
-    @staticmethod
-    def unavailable(request) -> HttpResponse:
+        if not isinstance(exception, (OperationalError, InterfaceError)):
+            return None
+        logger.error("database unavailable: %s", exception)
         # Rendered without context processors: they would query the database again.
-        html = render_to_string("503.html")
-        response = HttpResponse(html, status=503)
+        response = HttpResponse(render_to_string("503.html"), status=503)
         response["Retry-After"] = "30"
         return response
