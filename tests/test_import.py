@@ -307,7 +307,42 @@ HOSTILE = [
         r"^a <testcase> in suite 'api' has no name$",
         id="nameless-testcase",
     ),
-    pytest.param(b"", {}, r".", id="empty"),
+    pytest.param(b"", {}, r"^the file is empty$", id="empty"),
+    pytest.param(
+        b'<?xml version="1.0"?>\n<!DOCTYPE t [<!ENTITY a "'
+        + b"x" * 50_000
+        + b'">]>\n<testsuite name="s">'
+        + b"&a;" * 1000
+        + b"</testsuite>",
+        {},
+        REFUSED,
+        id="quadratic-blowup",
+    ),
+    pytest.param(
+        junit('<testcase classname="c" name="t" time="soon"/>'),
+        {},
+        r"^testcase c::t: time 'soon' is not a number$",
+        id="word-time",
+    ),
+    pytest.param(
+        junit('<testcase classname="c" name="t" time="1e400"/>'),
+        {},
+        r"^testcase c::t: time '1e400' is not a duration",
+        id="infinite-time",
+    ),
+    pytest.param(b'{"tests": [{"nodeid": "t.py::a", "outcome": "pas', {}, r"^malformed JSON", id="truncated-json"),
+    pytest.param(
+        b'{"tests": [{"nodeid": "t.py::a", "outcome": "exploded"}]}',
+        {},
+        r"^t\.py::a: unknown outcome 'exploded'$",
+        id="unknown-outcome",
+    ),
+    pytest.param(
+        b'<testsuites name="ci"><testsuite name="empty"/></testsuites>',
+        {},
+        r"^the file holds no test cases$",
+        id="no-test-cases",
+    ),
     pytest.param(
         b'{"name": "web", "version": "1.0.0", "scripts": {"test": "jest"}}',
         {},
