@@ -15,14 +15,12 @@ from kombu.utils.url import maybe_sanitize_url
 from runs import alerts, history
 from runs.analysis.classification import Rule, classify
 from runs.analysis.mock import (
-    CONSTANT,
     NETWORK_KINDS,
-    NO_AUTH,
     auth_never_enforced,
-    constant_measurements,
     realness,
     result_indicators,
     round_trip_ms,
+    run_indicators,
 )
 from runs.analysis.mrr import mrr_at_risk
 from runs.analysis.verdict import DEFAULT_MIN_PASS_RATE, compute_verdict
@@ -288,11 +286,7 @@ def analyse_results(run: Run, results: list[Result]) -> dict:
     for result, fact in zip(results, facts, strict=True):
         result.mock_flags = result_indicators(fact, rtt, declares_network=result.test_case.kind in NETWORK_KINDS)
     Result.objects.bulk_update([r for r in results if r.mock_flags], ["mock_flags"], batch_size=1000)
-    run_flags = [
-        {"indicator": CONSTANT, "metric": key} for key in constant_measurements(history.measurement_history(run))
-    ]
-    if auth_never_enforced(facts):
-        run_flags.append({"indicator": NO_AUTH})
+    run_flags = run_indicators(history.measurement_history(run), auth_never_enforced(facts))
     min_pass_rate = run.suite.definition.get("verdict", {}).get("min_pass_rate", DEFAULT_MIN_PASS_RATE)
     return {
         "verdict": compute_verdict(facts, min_pass_rate),

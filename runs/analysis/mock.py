@@ -107,6 +107,16 @@ def auth_never_enforced(results: Sequence[ResultFacts]) -> bool:
     return bool(results) and could_see and not auth_enforced(results)
 
 
+def run_indicators(
+    measurement_history: dict[str, Sequence[float | None]], auth_not_enforced: bool
+) -> list[dict[str, str]]:
+    """The run-level indicators as stored on a run: constant measurements, then auth."""
+    flags = [{"indicator": CONSTANT, "metric": key} for key in constant_measurements(measurement_history)]
+    if auth_not_enforced:
+        flags.append({"indicator": NO_AUTH})
+    return flags
+
+
 def _overlapping(results: Sequence[ResultFacts]) -> bool:
     spans = sorted((f.started_at, f.finished_at) for f in results if f.started_at and f.finished_at)
     return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))

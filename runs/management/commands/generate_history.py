@@ -28,15 +28,13 @@ from runs.analysis.classification import classify
 from runs.analysis.facts import PASSED, ResultFacts
 from runs.analysis.flakiness import DEFAULT_WINDOW, FLAKY_FLIP_RATE, MIN_RUNS
 from runs.analysis.mock import (
-    CONSTANT,
     CONSTANT_RUNS,
     NETWORK_KINDS,
-    NO_AUTH,
     auth_never_enforced,
-    constant_measurements,
     realness,
     result_indicators,
     round_trip_ms,
+    run_indicators,
 )
 from runs.analysis.mrr import mrr_at_risk
 from runs.analysis.verdict import DEFAULT_MIN_PASS_RATE, compute_verdict
@@ -469,9 +467,7 @@ class Command(BaseCommand):
         for key, values in env.p50s.items():
             values.append(p50.get(key))
         history = {key: list(reversed(values)) for key, values in env.p50s.items()}
-        run.mock_flags = [{"indicator": CONSTANT, "metric": key} for key in constant_measurements(history)]
-        if analysis.no_auth:
-            run.mock_flags.append({"indicator": NO_AUTH})
+        run.mock_flags = run_indicators(history, analysis.no_auth)
         run.mock_count = analysis.flagged + len(run.mock_flags)
 
         flaky = 0
