@@ -14,6 +14,7 @@ from kombu.utils.url import maybe_sanitize_url
 
 from runs import alerts, history
 from runs.analysis.classification import Rule, classify
+from runs.analysis.facts import ResultFacts
 from runs.analysis.mock import (
     NETWORK_KINDS,
     auth_never_enforced,
@@ -279,21 +280,22 @@ def record_result(run: Run, test_case: TestCase, outcome, rules: list[Rule] | No
     return result
 
 
-def analyse_results(run: Run, results: list[Result]) -> dict:
-    """Flag mock indicators on ``results`` (saved) and return the run's analysis fields."""
-    facts = [result_facts(r) for r in results]
+def result_flags(facts: list[ResultFacts]) -> list[list[str]]:
+    """Each result's mock indicators, in order."""
     rtt = round_trip_ms(facts)
-    for result, fact in zip(results, facts, strict=True):
-        result.mock_flags = result_indicators(fact, rtt, declares_network=result.test_case.kind in NETWORK_KINDS)
-    Result.objects.bulk_update([r for r in results if r.mock_flags], ["mock_flags"], batch_size=1000)
+    return [result_indicators(fact, rtt, declares_network=fact.kind in NETWORK_KINDS) for fact in facts]
+
+
+def analyse_run(run: Run, facts: list[ResultFacts], tag_mrr: dict[str, int], flagged: int) -> dict:
+    """The analysis a finished run keeps: verdict, MRR at risk, realness, indicators, flaky."""
     run_flags = run_indicators(history.measurement_history(run), auth_never_enforced(facts))
     min_pass_rate = run.suite.definition.get("verdict", {}).get("min_pass_rate", DEFAULT_MIN_PASS_RATE)
     return {
         "verdict": compute_verdict(facts, min_pass_rate),
-        "mrr_at_risk": mrr_at_risk(facts, tag_mrr(results)).total,
+        "mrr_at_risk": mrr_at_risk(facts, tag_mrr).total,
         "realness_score": realness(facts).score,
         "mock_flags": run_flags,
-        "mock_count": sum(1 for r in results if r.mock_flags) + len(run_flags),
+        "mock_count": flagged + len(run_flags),
         "flaky_count": len(history.flaky_test_cases(run)),
     }
 
@@ -302,24 +304,41 @@ def _since(started_at, now) -> float | None:
     return (now - started_at).total_seconds() if started_at else None
 
 
-def finish_run(run: Run, duration_s: float | None = None) -> None:
-    """Count the stored results, analyse them and end the run as finished.
+def finish_run(
+    run: Run,
+    duration_s: float | None = None,
+    facts: list[ResultFacts] | None = None,
+    flags: list[list[str]] | None = None,
+    tag_mrr_map: dict[str, int] | None = None,
+) -> None:
+    """Analyse the run's results and end it as finished.
 
-    ``duration_s`` overrides the wall time since start (an import knows its file's time)."""
-    results = load_results(run)
+    By default the stored results are read back and their mock indicators saved. An import,
+    which stored its results with their indicators already, passes its ``facts``, those
+    ``flags`` and ``tag_mrr_map`` instead: re-reading 100,000 results as objects would cost far more than
+    the import. ``duration_s`` overrides the wall time since start (a file knows its time).
+    """
+    if facts is None:
+        results = load_results(run)
+        facts = [result_facts(r) for r in results]
+        for result, flags in zip(results, result_flags(facts), strict=True):
+            result.mock_flags = flags
+        Result.objects.bulk_update([r for r in results if r.mock_flags], ["mock_flags"], batch_size=1000)
+        tag_mrr_map = tag_mrr(results)
+        flags = [r.mock_flags for r in results]
     counts = {name: 0 for name in OUTCOME_COUNTERS.values()}
-    for result in results:
-        counts[OUTCOME_COUNTERS[result.outcome]] += 1
+    for fact in facts:
+        counts[OUTCOME_COUNTERS[fact.outcome]] += 1
     now = timezone.now()
     with transaction.atomic():
         finished = transition(
             run,
             RunStatus.FINISHED,
-            total=len(results),
+            total=len(facts),
             finished_at=now,
             duration_s=duration_s if duration_s is not None else _since(run.started_at, now),
             **counts,
-            **analyse_results(run, results),
+            **analyse_run(run, facts, tag_mrr_map or {}, sum(1 for f in flags or [] if f)),
         )
         if finished:  # robust: an error deciding alerts is logged, never raised into the worker or import
             transaction.on_commit(lambda: alerts.run_finished(run.pk), robust=True)

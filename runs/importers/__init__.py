@@ -17,11 +17,12 @@ from django.utils.text import slugify
 
 from runs import history
 from runs.analysis.classification import classify
+from runs.analysis.facts import ResultFacts
 from runs.importers.cases import ImportedCase, ImportFailed
 from runs.importers.junit import parse_junit
 from runs.importers.pytest_json import parse_pytest_json
-from runs.models import Category, Environment, Result, Run, RunStatus, Suite, TestCase
-from runs.services import finish_run
+from runs.models import Category, Environment, ImpactTag, Result, Run, RunStatus, Suite, TestCase
+from runs.services import finish_run, result_flags
 
 __all__ = ["ImportFailed", "import_results", "PARSERS"]
 
@@ -107,7 +108,7 @@ def import_results(
             defaults={"title": suite_name[:200], "version": "imported", "definition": {"imported": True, "checks": []}},
         )
         environment, _ = Environment.objects.get_or_create(name=env_slug, defaults={"base_url": ""})
-        test_cases = _test_cases(suite, cases)
+        test_cases, impact = _test_cases(suite, cases)
         run = Run.objects.create(
             suite=suite,
             suite_version=suite.version,
@@ -119,37 +120,72 @@ def import_results(
             expected=len(cases),
             base_url=environment.base_url,
         )
+        facts = [_facts(case, test_cases[case.key], impact.get(case.key, ()), rules) for case in cases]
+        flags = result_flags(facts)
         attempts: dict[str, int] = {}
-        results = []
-        for case in cases:
-            attempts[case.key] = attempts.get(case.key, 0) + 1
-            failing = case.outcome in ("failed", "error")
-            results.append(
-                Result(
-                    run=run,
-                    test_case=test_cases[case.key],
-                    outcome=case.outcome,
-                    duration_s=case.duration_s,
-                    message=case.message,
-                    failure_class=classify(case.message, {}, rules) if failing else "",
-                    attempt=attempts[case.key],
-                    finished_at=run.started_at,
+        for first in range(0, len(cases), BATCH):  # objects made per batch: memory stays flat
+            batch = []
+            for case, fact, case_flags in zip(
+                cases[first : first + BATCH], facts[first : first + BATCH], flags[first : first + BATCH], strict=True
+            ):
+                attempts[case.key] = attempts.get(case.key, 0) + 1
+                batch.append(
+                    Result(
+                        run=run,
+                        test_case=test_cases[case.key],
+                        outcome=case.outcome,
+                        duration_s=case.duration_s,
+                        message=case.message,
+                        failure_class=fact.failure_class,
+                        mock_flags=case_flags,
+                        attempt=attempts[case.key],
+                        finished_at=run.started_at,
+                    )
                 )
-            )
-        Result.objects.bulk_create(results, batch_size=BATCH)
-        finish_run(run, duration_s=round(sum(c.duration_s for c in cases), 3))
+            Result.objects.bulk_create(batch)
+        tag_mrr_map = dict(ImpactTag.objects.filter(test_cases__suite=suite).distinct().values_list("name", "mrr"))
+        finish_run(
+            run,
+            duration_s=round(sum(c.duration_s for c in cases), 3),
+            facts=facts,
+            flags=flags,
+            tag_mrr_map=tag_mrr_map,
+        )
     return run
 
 
-def _test_cases(suite: Suite, cases: list[ImportedCase]) -> dict[str, TestCase]:
-    """Existing test cases matched by node id (their history continues); new ones created."""
+def _facts(case: ImportedCase, test_case: TestCase, impact: tuple[str, ...], rules) -> ResultFacts:
+    """What the analysis reads of an imported result, without a database round trip."""
+    failing = case.outcome in ("failed", "error")
+    return ResultFacts(
+        name=test_case.name,
+        category=test_case.category.name,
+        outcome=case.outcome,
+        duration_s=case.duration_s,
+        critical=test_case.category.critical,
+        message=case.message,
+        node_id=test_case.node_id,
+        kind=test_case.kind,
+        impact=impact,
+        failure_class=classify(case.message, {}, rules) if failing else "",
+    )
+
+
+def _test_cases(suite: Suite, cases: list[ImportedCase]) -> tuple[dict[str, TestCase], dict[str, tuple[str, ...]]]:
+    """Test cases by node id — existing ones matched (their history continues), new ones
+    created — and the impact tag names of those that have any."""
     rules = suite.definition.get("import_categories", [])
     categories = {c.name: c for c in suite.categories.all()}
     wanted = {category_for(case, rules) for case in cases} - set(categories)
     order = len(categories)
     for offset, name in enumerate(sorted(wanted)):
         categories[name] = Category.objects.create(suite=suite, name=name, order=order + offset)
-    existing = {tc.node_id: tc for tc in suite.test_cases.all()}
+    existing = {tc.node_id: tc for tc in suite.test_cases.select_related("category")}
+    impact: dict[str, list[str]] = {}
+    for node_id, tag in TestCase.impact_tags.through.objects.filter(testcase__suite=suite).values_list(
+        "testcase__node_id", "impacttag__name"
+    ):
+        impact.setdefault(node_id, []).append(tag)
     new = {}
     for case in cases:
         if case.key not in existing and case.key not in new:
@@ -162,4 +198,4 @@ def _test_cases(suite: Suite, cases: list[ImportedCase]) -> dict[str, TestCase]:
             )
     TestCase.objects.bulk_create(new.values(), batch_size=BATCH)
     existing.update(new)
-    return existing
+    return existing, {node_id: tuple(tags) for node_id, tags in impact.items()}
