@@ -7,7 +7,7 @@ from collections import defaultdict
 from django.db.models import Count, Min
 
 from runs.analysis.classification import BUILTIN_RULES, Rule
-from runs.analysis.flakiness import DEFAULT_WINDOW, flip_rate, is_flaky
+from runs.analysis.flakiness import DEFAULT_WINDOW, MIN_RUNS, flip_rate, is_flaky
 from runs.analysis.mock import CONSTANT_RUNS
 from runs.models import FailureRule, Measurement, Result, Run, RunStatus
 
@@ -50,20 +50,32 @@ def measurement_history(run: Run, runs: int = CONSTANT_RUNS) -> dict[str, list[f
     return {key: [values.get(run_id) for run_id in run_ids] for key, values in history.items()}
 
 
-def outcome_history(run: Run, window: int = DEFAULT_WINDOW) -> dict[int, list[str]]:
-    """Outcomes per test case over the last ``window`` finished runs, oldest first."""
+def outcome_history(run: Run, window: int = DEFAULT_WINDOW, min_runs: int = 1) -> dict[int, list[str]]:
+    """Outcomes per test case over the last ``window`` finished runs, oldest first; only
+    for test cases executed in at least ``min_runs`` of them (the database picks those,
+    so a first run of a large imported suite loads nothing)."""
     run_ids = recent_run_ids(run, window)
+    results = Result.objects.filter(run_id__in=run_ids)
+    if min_runs > 1:
+        enough = (
+            results.exclude(outcome=Result.Outcome.SKIPPED)
+            .order_by()
+            .values("test_case_id")
+            .annotate(runs=Count("run_id", distinct=True))
+            .filter(runs__gte=min_runs)
+            .values("test_case_id")
+        )
+        results = results.filter(test_case_id__in=enough)
     outcomes: dict[int, dict[int, str]] = defaultdict(dict)
-    for test_case_id, run_id, outcome in Result.objects.filter(run_id__in=run_ids).values_list(
-        "test_case_id", "run_id", "outcome"
-    ):
+    for test_case_id, run_id, outcome in results.values_list("test_case_id", "run_id", "outcome"):
         outcomes[test_case_id][run_id] = outcome
     return {tc: [by_run[r] for r in sorted(by_run)] for tc, by_run in outcomes.items()}
 
 
 def flaky_test_cases(run: Run, window: int = DEFAULT_WINDOW) -> dict[int, float]:
     """Test case id → flip rate, for the flaky ones."""
-    return {tc: flip_rate(outcomes) for tc, outcomes in outcome_history(run, window).items() if is_flaky(outcomes)}
+    history = outcome_history(run, window, min_runs=MIN_RUNS)
+    return {tc: flip_rate(outcomes) for tc, outcomes in history.items() if is_flaky(outcomes)}
 
 
 def failure_class_history(run: Run, classes: list[str]) -> dict[str, dict]:
