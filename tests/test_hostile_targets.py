@@ -46,8 +46,18 @@ class HostileServer:
             writer.close()
 
     def stop(self):
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        self.loop.close()
+
+    async def _shutdown(self):
+        """Close the listener and end the connections still being served."""
+        self.server.close()
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     def context(self) -> ProbeContext:
         return ProbeContext(
