@@ -3,8 +3,6 @@ MRR at risk, the OpenAPI schema and a schema-driven fuzz run (schemathesis)."""
 
 import hashlib
 import re
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from runs.services import create_run
 from tests.conftest import wait_for
 from tests.factories import CategoryFactory, EnvironmentFactory, ResultFactory, RunFactory, SuiteFactory, UserFactory
 from tests.factories import TestCaseFactory as CheckFactory
+from tests.samples import billion_laughs, junit_written_by_pytest
 
 API = "/api/v1"
 TOKEN_PATTERN = r"gp_[0-9a-f]{12}_[A-Za-z0-9_-]{43}"
@@ -69,25 +68,7 @@ def stored_rows() -> tuple[int, ...]:
 
 def pytest_junit(tmp_path: Path) -> bytes:
     """A JUnit file written by pytest itself, over a tiny module (2 passed, 1 failed, 1 skipped)."""
-    (tmp_path / "test_tiny.py").write_text(PYTEST_MODULE)
-    report = tmp_path / "junit.xml"
-    completed = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:django", "-p", "no:cacheprovider", f"--junitxml={report}", "-q"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert completed.returncode == 1, completed.stdout + completed.stderr  # a test failed; pytest itself ran
-    return report.read_bytes()
-
-
-def billion_laughs() -> bytes:
-    entities = ['<!ENTITY lol0 "lol">'] + [f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)]
-    return (
-        '<?xml version="1.0"?>\n<!DOCTYPE testsuite [\n' + "\n".join(entities) + "\n]>\n"
-        '<testsuite name="lolz"><testcase name="&lol9;" time="1"/></testsuite>\n'
-    ).encode()
+    return junit_written_by_pytest(tmp_path, PYTEST_MODULE).read_bytes()
 
 
 def upload(data: bytes, name: str = "junit.xml") -> SimpleUploadedFile:

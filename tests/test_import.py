@@ -6,8 +6,6 @@ import io
 import json
 import re
 import socket
-import subprocess
-import sys
 import tracemalloc
 import xml.etree.ElementTree as StdlibXML
 from pathlib import Path
@@ -20,6 +18,7 @@ from runs.models import Category, Environment, Result, Run, RunStatus, Suite, Te
 from runs.reporting import build_report
 from tests.conftest import manage
 from tests.factories import SuiteFactory
+from tests.samples import billion_laughs, junit_written_by_pytest
 
 pytestmark = pytest.mark.django_db
 
@@ -128,16 +127,7 @@ def parse_peak_bytes(path: Path) -> tuple[int, int]:
 
 
 def test_it_imports_the_junit_file_pytest_writes(tmp_path):
-    (tmp_path / "test_demo.py").write_text(PYTEST_MODULE)
-    report = tmp_path / "pytest.xml"
-    completed = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:django", "-p", "no:cacheprovider", f"--junitxml={report}", "-q"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert completed.returncode == 1, completed.stdout + completed.stderr  # tests failed, pytest itself fine
+    report = junit_written_by_pytest(tmp_path, PYTEST_MODULE, module="test_demo")
     run = import_file(report)
     assert counts(run) == (5, 2, 1, 1, 1)
     assert run.status == RunStatus.FINISHED and run.trigger == Run.Trigger.IMPORT
@@ -239,14 +229,6 @@ def test_it_maps_categories_by_the_suites_import_rules():
 
 
 # --- hostile and malformed files ------------------------------------------------------------
-
-
-def billion_laughs() -> bytes:
-    entities = ['<!ENTITY lol0 "lol">'] + [f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)]
-    return (
-        '<?xml version="1.0"?>\n<!DOCTYPE testsuite [\n' + "\n".join(entities) + "\n]>\n"
-        '<testsuite name="lolz"><testcase name="&lol9;" time="1"/></testsuite>\n'
-    ).encode()
 
 
 def truncated_jest() -> bytes:
