@@ -159,7 +159,7 @@ def _run(run_id: int) -> Run:
 
 @api.get("/runs", response=RunPage, summary="List runs, newest first")
 def list_runs(request, filters: Query[RunFilters]):
-    runs = Run.objects.select_related("suite", "environment").order_by("-created", "-pk")
+    runs = Run.objects.for_lists().order_by("-created", "-pk")
     for field in ("status", "verdict", "trigger"):
         if value := getattr(filters, field):
             runs = runs.filter(**{field: value})

@@ -179,11 +179,9 @@ class RunQuerySet(models.QuerySet):
         return self.filter(status=RunStatus.FINISHED, scope=Run.Scope.ALL)
 
     def for_lists(self) -> RunQuerySet:
-        """With environment and suite names, without the large columns lists never show
-        (a suite's whole definition, run-level evidence), which cost more than the query."""
-        return self.select_related("environment", "suite").defer(
-            "suite__definition", "suite__description", "mock_flags", "status_message"
-        )
+        """With environment and suite names, without the suite's whole definition (decoding
+        it for every listed run cost more than the query)."""
+        return self.select_related("environment", "suite").defer("suite__definition", "suite__description")
 
 
 class Run(models.Model):
