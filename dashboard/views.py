@@ -11,12 +11,12 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from dashboard.forms import NoteForm, RunFilterForm, new_request_key
-from runs import roles
+from runs import history, roles
 from runs.analysis.comparison import compare_runs
 from runs.analysis.flakiness import flip_rate, is_flaky
 from runs.exporters import FORMATS, export_run
 from runs.exporters import filename as export_filename
-from runs.models import Environment, Result, Run, TestCase
+from runs.models import Environment, Run, TestCase
 from runs.overview import SPARKLINE_RUNS, overview_rows
 from runs.reporting import build_report, load_results, metric_facts, result_facts
 
@@ -114,10 +114,7 @@ def compare(request):
 def test_case_history(request, test_case_id: int):
     test_case = get_object_or_404(TestCase.objects.select_related("suite", "category"), pk=test_case_id)
     environment = request.GET.get("environment", "")
-    results = Result.objects.filter(test_case=test_case).select_related("run__environment")
-    if environment:
-        results = results.filter(run__environment__name=environment)
-    recent = list(results.order_by("-run_id")[:CASE_HISTORY_RUNS])[::-1]  # oldest first
+    recent = history.recent_results(test_case, CASE_HISTORY_RUNS, environment)
     outcomes = [r.outcome for r in recent]
     definition = next((c for c in test_case.suite.definition.get("checks", []) if c["id"] == test_case.node_id), {})
     return render(

@@ -18,10 +18,10 @@ from ninja.files import UploadedFile
 from ninja.security import HttpBearer, SessionAuth
 from pydantic import Field
 
-from runs import roles, tokens
+from runs import history, roles, tokens
 from runs.analysis.flakiness import flip_rate
 from runs.importers import FileTooLarge, ImportFailed, import_results
-from runs.models import Environment, Result, Run, RunStatus, Suite, TestCase, Verdict
+from runs.models import Environment, Run, RunStatus, Suite, TestCase, Verdict
 from runs.overview import overview_rows
 from runs.reporting import build_report, report_json
 from runs.services import DispatchError, NothingToRerun, create_rerun, create_run
@@ -259,16 +259,14 @@ def import_file(
 @api.get("/test-cases/{int:test_case_id}/history", response=dict[str, Any], summary="A check's outcomes over runs")
 def test_case_history(request, test_case_id: int, limit: int = Query(50, ge=1, le=500)):
     test_case = get_object_or_404(TestCase.objects.select_related("suite", "category"), pk=test_case_id)
-    results = list(
-        Result.objects.filter(test_case=test_case).select_related("run__environment").order_by("-run_id")[:limit]
-    )
+    results = history.recent_results(test_case, limit)[::-1]  # newest first
     return {
         "id": test_case.pk,
         "node_id": test_case.node_id,
         "name": test_case.name,
         "suite": test_case.suite.name,
         "category": test_case.category.name,
-        "flip_rate": flip_rate([r.outcome for r in reversed(results)]),
+        "flip_rate": flip_rate([r.outcome for r in reversed(results)]),  # oldest first
         "results": [
             {
                 "run_id": r.run_id,

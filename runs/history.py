@@ -72,6 +72,14 @@ def outcome_history(run: Run, window: int = DEFAULT_WINDOW, min_runs: int = 1) -
     return {tc: [by_run[r] for r in sorted(by_run)] for tc, by_run in outcomes.items()}
 
 
+def recent_results(test_case, limit: int, environment: str = "") -> list[Result]:
+    """A check's last ``limit`` results (optionally on one environment), oldest first."""
+    results = Result.objects.filter(test_case=test_case).select_related("run__environment")
+    if environment:
+        results = results.filter(run__environment__name=environment)
+    return list(results.order_by("-run_id")[:limit])[::-1]
+
+
 def flaky_test_cases(run: Run, window: int = DEFAULT_WINDOW) -> dict[int, float]:
     """Test case id → flip rate, for the flaky ones."""
     history = outcome_history(run, window, min_runs=MIN_RUNS)
