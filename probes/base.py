@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import json
 import re
 import socket
 import ssl
@@ -316,7 +317,7 @@ async def issue_token(ctx: ProbeContext, evidence: Evidence) -> str:
     if response.status_code != 200:
         raise CheckFailed(f"token request rejected: HTTP {response.status_code} from {ctx.token_path}")
     try:
-        token = httpx.Response(200, content=body).json()["access_token"]
+        token = json.loads(body)["access_token"]
     except (ValueError, KeyError, TypeError):
         raise CheckFailed(f"token response from {ctx.token_path} has no access_token") from None
     ctx.redactor.add(token)
