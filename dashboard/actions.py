@@ -9,12 +9,12 @@ from django.views.decorators.http import require_POST
 
 from dashboard.forms import NoteForm, RerunForm, RunNowForm
 from runs import roles, tokens
-from runs.models import Note, Run
+from runs.models import Note, Run, RunStatus
 from runs.services import DispatchError, NothingToRerun, create_rerun, create_run
 
 
 def _started(request, run: Run, what: str):
-    if run.status == "error":
+    if run.status == RunStatus.ERROR:
         messages.error(request, run.status_message)
     else:
         messages.success(request, f"{what} queued as run #{run.pk}; this page follows it live.")
