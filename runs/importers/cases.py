@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MAX_TEXT = 10_000
 MAX_NODE_ID = 500
@@ -15,7 +15,7 @@ class ImportFailed(ValueError):
     """The file cannot be imported; the message says why and where. Nothing was stored."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImportedCase:
     suite: str  # the file's suite name (testsuite / module), used to pick a category
     classname: str
@@ -23,19 +23,19 @@ class ImportedCase:
     outcome: str  # passed | failed | error | skipped
     duration_s: float
     message: str = ""
+    key: str = field(init=False)  # the node id as stored, see stored_node_id()
 
-    @property
-    def node_id(self) -> str:
-        return f"{self.classname}::{self.name}" if self.classname else self.name
+    def __post_init__(self) -> None:
+        node_id = f"{self.classname}::{self.name}" if self.classname else self.name
+        object.__setattr__(self, "key", stored_node_id(node_id))
 
-    @property
-    def key(self) -> str:
-        """The node id as stored (TestCase.node_id holds 500 characters): a longer one is cut
-        and given a digest of the whole, so it stays unique and matches on re-import."""
-        node_id = self.node_id
-        if len(node_id) <= MAX_NODE_ID:
-            return node_id
-        return node_id[: MAX_NODE_ID - 17] + "#" + hashlib.sha1(node_id.encode()).hexdigest()[:16]
+
+def stored_node_id(node_id: str) -> str:
+    """The node id as stored (TestCase.node_id holds 500 characters): a longer one is cut
+    and given a digest of the whole, so it stays unique and matches on re-import."""
+    if len(node_id) <= MAX_NODE_ID:
+        return node_id
+    return node_id[: MAX_NODE_ID - 17] + "#" + hashlib.sha1(node_id.encode()).hexdigest()[:16]
 
 
 def clip(text: str | None, limit: int = MAX_TEXT) -> str:
