@@ -125,7 +125,8 @@ class TestCase(models.Model):
 
     __test__ = False  # not a pytest test class
 
-    suite = models.ForeignKey(Suite, on_delete=models.CASCADE, related_name="test_cases")
+    # No index of its own: the unique (suite, node_id) index serves lookups by suite.
+    suite = models.ForeignKey(Suite, on_delete=models.CASCADE, related_name="test_cases", db_index=False)
     node_id = models.CharField(max_length=500)
     name = models.CharField(max_length=300)
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="test_cases")
@@ -269,7 +270,8 @@ class Result(models.Model):
         ERROR = "error"
         SKIPPED = "skipped"
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="results")
+    # No index of its own: the unique (run, test_case, attempt) index serves lookups by run.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="results", db_index=False)
     test_case = models.ForeignKey(TestCase, on_delete=models.CASCADE, related_name="results")
     outcome = models.CharField(max_length=10, choices=Outcome)
     duration_s = models.FloatField()
