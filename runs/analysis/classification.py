@@ -28,15 +28,14 @@ class Rule:
     http_status_max: int | None = None
 
     def matches(self, message: str, evidence: dict[str, Any]) -> bool:
-        if self.message_regex and not re.search(self.message_regex, message, re.IGNORECASE):
-            return False
+        # The evidence conditions first: they are cheap, a regex over a long message is not.
         if self.close_code is not None and self.close_code not in close_codes(evidence):
             return False
         if self.http_status_min is not None or self.http_status_max is not None:
             low, high = self.http_status_min or 0, self.http_status_max or 999
             if not any(low <= status <= high for status in http_statuses(evidence)):
                 return False
-        return True
+        return not self.message_regex or re.search(self.message_regex, message, re.IGNORECASE) is not None
 
 
 def websocket_records(evidence: dict[str, Any]) -> list[dict[str, Any]]:
