@@ -429,6 +429,23 @@ def test_it_classifies_imported_failures():
     assert result(run, "com.example.shop.CartServiceTest::sumsPrices").failure_class == ""
 
 
+def test_a_junit_failure_message_outweighs_words_in_its_stack_trace():
+    trace = 'File "tests/test_orders.py", line 9, in test_orders\n    r = client.get("/orders", timeout=5)'
+    run = import_bytes(
+        b'<testsuite name="s"><testcase classname="c" name="t">'
+        b'<failure message="AssertionError: expected 200, got 500">' + trace.encode() + b"</failure>"
+        b"</testcase></testsuite>"
+    )
+    stored = result(run, "c::t")
+    assert "timeout=5" in stored.message
+    assert stored.failure_class == "assertion"  # not receive-timeout, which the trace alone would give
+
+
+def test_a_junit_failure_without_a_telling_message_is_classified_by_its_trace():
+    run = import_file(GOTESTSUM)  # message="Failed"; the body says "… = -2, want -3"
+    assert result(run, "example.com/demo::TestAddNegative").failure_class == "assertion"
+
+
 def test_it_classifies_a_pytest_assert_as_an_assertion():
     run = import_file(PYTEST_JSON)
     assert result(run, "test_demo.py::test_fails").failure_class == "assertion"

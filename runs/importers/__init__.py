@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from runs import bulk, history
-from runs.analysis.classification import Rule, classify
+from runs.analysis.classification import UNCLASSIFIED, Rule, classify
 from runs.analysis.facts import FAILING, ResultFacts
 from runs.importers.cases import ImportedCase, ImportFailed
 from runs.importers.junit import parse_junit
@@ -161,20 +161,27 @@ class StoredCase(NamedTuple):
     impact: tuple[str, ...]
 
 
-def _classifier(rules: list[Rule]) -> Callable[[str], str]:
-    """``classify`` for messages without evidence, remembering each distinct message's class
-    (a file's failures often share one root cause and its message)."""
+def _classifier(rules: list[Rule]) -> Callable[[ImportedCase], str]:
+    """The failure class of an imported case: its headline (the exception's own message)
+    decides, and only when that names nothing a rule knows is the whole text with its stack
+    trace read — a trace's source lines say things like 'timeout=5' or 'certificate' that
+    have nothing to do with why the test failed. Each distinct text is classified once
+    (a file's failures often share one root cause)."""
     classes: dict[str, str] = {}
 
-    def failure_class(message: str) -> str:
-        if message not in classes:
-            classes[message] = classify(message, {}, rules)
-        return classes[message]
+    def classified(text: str) -> str:
+        if text not in classes:
+            classes[text] = classify(text, {}, rules)
+        return classes[text]
+
+    def failure_class(case: ImportedCase) -> str:
+        headline_class = classified(case.headline) if case.headline else UNCLASSIFIED
+        return headline_class if headline_class != UNCLASSIFIED else classified(case.message)
 
     return failure_class
 
 
-def _facts(case: ImportedCase, stored: StoredCase, failure_class: Callable[[str], str]) -> ResultFacts:
+def _facts(case: ImportedCase, stored: StoredCase, failure_class: Callable[[ImportedCase], str]) -> ResultFacts:
     """What the analysis reads of an imported result, without a database round trip."""
     return ResultFacts(
         name=stored.name,
@@ -186,7 +193,7 @@ def _facts(case: ImportedCase, stored: StoredCase, failure_class: Callable[[str]
         node_id=case.key,
         kind=stored.kind,
         impact=stored.impact,
-        failure_class=failure_class(case.message) if case.outcome in FAILING else "",
+        failure_class=failure_class(case) if case.outcome in FAILING else "",
     )
 
 

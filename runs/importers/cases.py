@@ -23,6 +23,9 @@ class ImportedCase:
     outcome: str  # passed | failed | error | skipped
     duration_s: float
     message: str = ""
+    # The failure's own one-line message when the file gives it apart from the trace (JUnit's
+    # message attribute); classified first, see runs.importers._classifier.
+    headline: str = ""
     key: str = field(init=False)  # the node id as stored, see stored_node_id()
 
     def __post_init__(self) -> None:

@@ -79,17 +79,17 @@ class JUnitTarget:
         classname = self.case.get("classname") or ""
         if not name:
             raise ImportFailed(f"a <testcase> in suite {self.suites[-1] if self.suites else '?'!r} has no name")
-        outcome, message = "passed", ""
+        outcome, message, headline = "passed", "", ""
         if self.outcome:
             kind, attrib = self.outcome
             outcome = OUTCOMES[kind]
             if kind == "skipped":
                 message = clip(attrib.get("message") or self.body or "skipped")
             else:
-                text = attrib.get("message") or ""
+                headline = text = attrib.get("message") or ""
                 if self.body and self.body not in text:
                     text = f"{text}\n{self.body}" if text else self.body
-                message = clip(text or attrib.get("type") or kind)
+                message, headline = clip(text or attrib.get("type") or kind), clip(headline)
         return ImportedCase(
             suite=next((s for s in reversed(self.suites) if s), ""),
             classname=classname,
@@ -97,6 +97,7 @@ class JUnitTarget:
             outcome=outcome,
             duration_s=duration(self.case.get("time"), f"testcase {classname + '::' if classname else ''}{name}"),
             message=message,
+            headline=headline,
         )
 
 
