@@ -75,17 +75,19 @@ def generate_junit(path: Path, cases: int, seed: int = 1) -> dict[str, int]:
                 name = f"test_case_{i}[param-{i % 7}]"
                 head = f'    <testcase classname="{classname}" name="{name}" time="{rng.random():.3f}"'
                 roll = rng.random()
+                # Each failure's text names its own test (as pytest's do): no two are the same.
+                own_frame = f'\n  File "/builds/app/tests/{module}.py", line {20 + i % 400}, in test_case_{i}'
                 if roll < 0.05:
                     counts["failed"] += 1
                     body = (
                         f'<failure message="AssertionError: expected 200, got {500 + i % 4}" type="AssertionError">'
-                        f"Traceback (most recent call last):\n{TRACE}\nAssertionError: expected 200, got "
+                        f"Traceback (most recent call last):{own_frame}\n{TRACE}\nAssertionError: expected 200, got "
                         f"{500 + i % 4} &lt;html&gt;upstream error&lt;/html&gt;</failure>"
                     )
                 elif roll < 0.06:
                     counts["error"] += 1
                     message = "ConnectionError: [Errno 111] Connection refused"
-                    body = f'<error message="{message}" type="ConnectionError">{TRACE}</error>'
+                    body = f'<error message="{message}" type="ConnectionError">{own_frame}\n{TRACE}</error>'
                 elif roll < 0.09:
                     counts["skipped"] += 1
                     body = '<skipped message="requires the payments sandbox" type="pytest.skip"/>'
