@@ -1,7 +1,8 @@
 """``generate_history``: fill the database with a realistic run history, fast.
 
-For benchmarks and demos. Everything goes in with ``bulk_create`` (one transaction per
-batch of runs; no per-row saves, no Celery, no network). Runs are simulated in time
+For benchmarks and demos. Runs go in with ``bulk_create``, their results and measurements
+as plain rows (``runs.bulk.insert_rows``: COPY on PostgreSQL); one transaction per batch of
+runs, no per-row saves, no Celery, no network. Runs are simulated in time
 order per environment, each environment following a health profile, so the pages show
 what a real history shows: a regression that starts part-way, a flaky check, outages,
 a stubbed target that the mock indicators catch.
@@ -14,6 +15,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +26,7 @@ from django.utils import timezone
 
 from probes.perf.checks import percentile
 from probes.suite_loader import SuiteFileError, load_suite_file
+from runs import bulk
 from runs.analysis.classification import classify
 from runs.analysis.facts import PASSED, ResultFacts
 from runs.analysis.flakiness import DEFAULT_WINDOW, FLAKY_FLIP_RATE, MIN_RUNS
@@ -51,7 +54,6 @@ OUTAGE_RATE = 0.008  # chance that a run starts a connection-refused outage
 SLOW_RATE = 0.03  # chance that a run misses a performance target
 TRIGGERS = (("schedule", 0.80), ("manual", 0.14), ("rerun", 0.06))
 VARIANTS = 8  # evidence variants kept per environment, check and state
-RESULT_BATCH = 5000  # rows per INSERT statement
 
 # Check states; the outcome of each is in OUTCOMES.
 PASS, STUB, PERF_PARTIAL = "pass", "stub", "pass-unmeasured"
@@ -125,6 +127,10 @@ class Variant:
     message: str
     evidence: dict[str, Any]
     duration_s: float
+
+    @cached_property
+    def evidence_json(self) -> str:  # variants are reused by many results: encode once
+        return bulk.json_value(self.evidence)
 
 
 @dataclass
@@ -538,8 +544,6 @@ class Command(BaseCommand):
 
     def insert(self, planned: list[PlannedRun]) -> dict[str, int]:
         rng = self.rng
-        results: list[Result] = []
-        measurements: list[Measurement] = []
         for plan in planned:
             run = plan.run
             env = run.environment
@@ -563,6 +567,8 @@ class Command(BaseCommand):
         if reruns:
             Run.objects.bulk_update(reruns, ["parent"])
 
+        results, measurements = [], []
+        flags_json: dict[tuple[str, ...], str] = {}
         for plan in planned:
             run = plan.run
             analysis = self.analyses[tuple(plan.states)]
@@ -572,39 +578,46 @@ class Command(BaseCommand):
                 failure_class = analysis.failure_classes[check.index]
                 if failure_class and check.index in plan.messages:  # a message made for this run
                     failure_class = classify(message, variant.evidence, self.rules)
+                flags = tuple(analysis.flags[check.index])
+                if flags not in flags_json:
+                    flags_json[flags] = bulk.json_value(list(flags))
                 results.append(
-                    Result(
-                        run_id=run.pk,
-                        test_case_id=check.test_case_id,
-                        outcome=OUTCOMES[state],
-                        duration_s=duration,
-                        message=message,
-                        failure_class=failure_class,
-                        evidence=variant.evidence,
-                        mock_flags=analysis.flags[check.index],
-                        started_at=started,
-                        finished_at=started + timedelta(seconds=duration),
+                    (
+                        run.pk,
+                        check.test_case_id,
+                        OUTCOMES[state],
+                        duration,
+                        message,
+                        failure_class,
+                        variant.evidence_json,
+                        flags_json[flags],
+                        1,
+                        bulk.datetime_value(started),
+                        bulk.datetime_value(started + timedelta(seconds=duration)),
                     )
                 )
             for row in plan.measurements:
                 measurements.append(
-                    Measurement(
-                        run_id=run.pk,
-                        test_case_id=self.perf.test_case_id,
-                        key=row["key"],
-                        name=row["name"],
-                        unit="ms",
-                        target=row["target"],
-                        comparison="lt",
-                        p50=row["p50"],
-                        p95=row["p95"],
-                        samples=row["samples"],
-                        ok=row["ok"],
-                        note=row["note"][:500],
+                    (
+                        run.pk,
+                        self.perf.test_case_id,
+                        row["key"],
+                        row["name"],
+                        "ms",
+                        row["target"],
+                        "lt",
+                        row["p50"],
+                        row["p95"],
+                        bulk.json_value(row["samples"]),
+                        row["ok"],
+                        row["note"][:500],
                     )
                 )
-        Result.objects.bulk_create(results, batch_size=RESULT_BATCH)
-        Measurement.objects.bulk_create(measurements, batch_size=RESULT_BATCH)
+        result_fields = ["run", "test_case", "outcome", "duration_s", "message", "failure_class", "evidence"]
+        result_fields += ["mock_flags", "attempt", "started_at", "finished_at"]
+        bulk.insert_rows(Result, result_fields, results)
+        measurement_fields = ["run", "test_case", "key", "name", "unit", "target", "comparison", "p50", "p95"]
+        bulk.insert_rows(Measurement, [*measurement_fields, "samples", "ok", "note"], measurements)
         return {"runs": len(planned), "results": len(results), "measurements": len(measurements)}
 
     # --- evidence ----------------------------------------------------------------------------
