@@ -262,13 +262,16 @@ def main() -> None:
     print(f"Goldpath on {describe_backends(env)}; machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
 
     small_path, small_n = files["small"]
-    small_runs = [goldpath(env, small_path, "bench-small") for _ in range(args.repeat_small)]
+    # Suite names new to the database (a PostgreSQL one is kept between invocations), so the
+    # first import of each file really creates its test cases.
+    tag = time.strftime("%Y%m%d-%H%M%S")
+    small_runs = [goldpath(env, small_path, f"bench-small-{tag}") for _ in range(args.repeat_small)]
     for i, r in enumerate(small_runs):
         kind = "new test cases" if i == 0 else "re-import, history continues"
         print(f"Goldpath {small_n:,}: import_results {r['import_s']:.2f} s, process {r['wall_s']:.2f} s ({kind})")
     small_median = statistics.median(r["import_s"] for r in small_runs)
     large_path, large_n = files["large"]
-    large = goldpath(env, large_path, "bench-large")
+    large = goldpath(env, large_path, f"bench-large-{tag}")
     print(
         f"Goldpath {large_n:,}: import_results {large['import_s']:.2f} s, process {large['wall_s']:.2f} s, "
         f"peak RSS {large['peak_mb']:.0f} MB (growth during the import {large['growth_mb']:.0f} MB), "
