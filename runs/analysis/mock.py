@@ -64,6 +64,7 @@ def has_network_evidence(evidence: dict[str, Any]) -> bool:
 
 def round_trip_ms(results: Sequence[ResultFacts]) -> float | None:
     """The fastest connection set-up seen in the run: no real check can beat it."""
+    results = [f for f in results if f.evidence]  # an import's 100,000 results have none
     times = [r["connect_ms"] for f in results for r in _requests(f.evidence) if r.get("connect_ms")]
     times += [w["handshake_ms"] for f in results for w in websocket_records(f.evidence) if w.get("handshake_ms")]
     return min(times) if times else None
@@ -123,8 +124,9 @@ def _overlapping(results: Sequence[ResultFacts]) -> bool:
 
 
 def dimensions_seen(results: Sequence[ResultFacts]) -> dict[str, bool]:
-    requests = [r for f in results for r in _requests(f.evidence)]
-    sockets = [w for f in results for w in websocket_records(f.evidence)]
+    with_evidence = [f for f in results if f.evidence]
+    requests = [r for f in with_evidence for r in _requests(f.evidence)]
+    sockets = [w for f in with_evidence for w in websocket_records(f.evidence)]
     return {
         "dns": any(r.get("dns_ms") is not None for r in requests + sockets),
         "tcp_connect": any(r.get("connect_ms") for r in requests),
@@ -160,7 +162,9 @@ def applicable_dimensions(results: Sequence[ResultFacts]) -> list[str]:
         keys |= {"dns", "ws_handshake", "headers", "network_io"}
     if kinds & AUTH_KINDS:
         keys.add("auth")
-    urls = [r.get("url", "") for f in results for r in _requests(f.evidence) + websocket_records(f.evidence)]
+    urls = [
+        r.get("url", "") for f in results if f.evidence for r in _requests(f.evidence) + websocket_records(f.evidence)
+    ]
     if any(u.startswith(("https:", "wss:")) for u in urls):
         keys.add("tls")
     if urls and all(_is_address(urlsplit(u).hostname or "") for u in urls):

@@ -201,14 +201,14 @@ def _store_results(
     run: Run, cases: list[ImportedCase], stored: dict[str, StoredCase], facts: list[ResultFacts], flags: list[list[str]]
 ) -> None:
     """One row per case; a test case seen more than once in the file gets attempts 1, 2, …"""
-    finished_at = bulk.datetime_value(run.started_at)
+    run_id, finished_at = run.pk, bulk.datetime_value(run.started_at)
     attempts: dict[str, int] = {}
 
     def rows():
         for case, fact, case_flags in zip(cases, facts, flags, strict=True):
             attempts[case.key] = attempt = attempts.get(case.key, 0) + 1
             yield (
-                run.pk,
+                run_id,
                 stored[case.key].id,
                 case.outcome,
                 case.duration_s,
@@ -241,12 +241,17 @@ def _test_cases(suite: Suite, cases: list[ImportedCase]) -> dict[str, StoredCase
         Category(suite=suite, name=name, order=len(categories) + offset) for offset, name in enumerate(missing)
     )
     categories.update((category.name, category) for category in created)
+    suite_id, category_ids, first = suite.pk, {name: category.pk for name, category in categories.items()}, len(stored)
     rows = (
-        (suite.pk, key, name, categories[category].pk, "", len(stored) + position, True)
+        (suite_id, key, name, category_ids[category], "", first + position, True)
         for position, (key, (name, category)) in enumerate(new.items())
     )
     bulk.insert_rows(TestCase, ["suite", "node_id", "name", "category", "kind", "order", "active"], rows)
-    return _stored_cases(suite, categories.values())
+    for key, pk in suite.test_cases.order_by().values_list("node_id", "pk"):  # the rest is known
+        if key in new:
+            name, category = new[key]
+            stored[key] = StoredCase(pk, name, categories[category], "", ())
+    return stored
 
 
 def _stored_cases(suite: Suite, categories: Iterable[Category]) -> dict[str, StoredCase]:
