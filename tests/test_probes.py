@@ -1,11 +1,13 @@
 """The probe engine against the bundled target over real loopback sockets (no Celery, no DB)."""
 
+import asyncio
 import json
 import time
 
 import pytest
 from django.conf import settings
 
+from probes import engine
 from probes.base import REDACTED, CheckSpec, ProbeContext
 from probes.engine import run_checks
 from probes.suite_loader import parse_suite_file
@@ -144,3 +146,15 @@ def test_it_fails_a_check_of_unknown_kind(target, kind):
 def test_it_redacts_secrets_from_messages():
     ctx = ProbeContext(base_url="http://h", ws_url="ws://h/ws", allowed_hosts={"h"}, client_secret="s3cret-value")
     assert ctx.redactor.text("boom s3cret-value boom") == f"boom {REDACTED} boom"
+
+
+def test_a_check_that_overruns_its_timeout_fails_and_says_so(monkeypatch):
+    async def never_finishes(spec, ctx, evidence):
+        await asyncio.sleep(60)
+
+    monkeypatch.setitem(engine.KINDS, "never", never_finishes)
+    spec = CheckSpec(id="stuck", name="Stuck", category="c", kind="never", timeout_s=0.05)
+    started = time.perf_counter()
+    outcome = asyncio.run(engine.run_check(spec, ProbeContext("http://127.0.0.1:9", "ws://127.0.0.1:9", set())))
+    assert (outcome.outcome, outcome.message) == ("failed", "receive timeout: the check did not finish within 0.05 s")
+    assert time.perf_counter() - started < 5
