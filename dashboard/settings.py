@@ -231,7 +231,8 @@ GOLDPATH_STALE_AFTER = envint("GOLDPATH_STALE_AFTER", 30)
 GOLDPATH_REAPER_INTERVAL = envint("GOLDPATH_REAPER_INTERVAL", 10)
 GOLDPATH_MAX_ATTEMPTS = envint("GOLDPATH_MAX_ATTEMPTS", 2)
 # A queued run is sent to the broker again after this long (a broker that lost it), and
-# ends as error if no worker has taken it after GOLDPATH_QUEUE_TIMEOUT.
+# ends as error if no worker has taken it after GOLDPATH_QUEUE_TIMEOUT; so is a webhook
+# delivery whose next attempt is overdue by this long.
 GOLDPATH_REDISPATCH_AFTER = envint("GOLDPATH_REDISPATCH_AFTER", 300)
 GOLDPATH_QUEUE_TIMEOUT = envint("GOLDPATH_QUEUE_TIMEOUT", 1800)
 # First retry delay of a failed webhook delivery (then ×3 each attempt, 5 attempts).

@@ -17,6 +17,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 from probes.base import CheckSpec, ProbeContext
 from probes.engine import run_checks
 from probes.suite_loader import suite_check_specs
+from runs.alerts import resend_lost_deliveries
 from runs.history import active_rules
 from runs.models import Run, TestCase
 from runs.schedules import SCHEDULED_RUN_TASK, start_scheduled_run
@@ -115,6 +116,8 @@ def _reap_forever() -> None:
         try:
             for run_id, action in reap_stale_runs():
                 logger.warning("reaper: run %s %s", run_id, action)
+            for delivery_id in resend_lost_deliveries():
+                logger.warning("reaper: webhook delivery %s overdue; queued again", delivery_id)
         except Exception:  # the reaper must outlive a database that is down for a while
             logger.exception("reaper: pass failed; trying again in %s s", settings.GOLDPATH_REAPER_INTERVAL)
         finally:

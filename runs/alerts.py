@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.utils import timezone
 
 from runs.models import Run, RunStatus, Webhook, WebhookDelivery
 
@@ -249,3 +251,21 @@ def queue_delivery(delivery_id: int) -> bool:
         )
         return False
     return True
+
+
+def resend_lost_deliveries(limit: int = 100) -> list[int]:
+    """Queue again the pending deliveries overdue by GOLDPATH_REDISPATCH_AFTER seconds: the
+    broker lost their message, or was down when they were decided. Safe from every worker at
+    once: a conditional UPDATE lets one of them re-queue each. Returns the ids re-queued."""
+    now = timezone.now()
+    overdue = WebhookDelivery.objects.filter(
+        status=WebhookDelivery.Status.PENDING,
+        next_attempt_at__lt=now - timedelta(seconds=settings.GOLDPATH_REDISPATCH_AFTER),
+    )
+    resent = []
+    for pk, due in overdue.order_by("next_attempt_at").values_list("pk", "next_attempt_at")[:limit]:
+        mine = WebhookDelivery.objects.filter(pk=pk, status=WebhookDelivery.Status.PENDING, next_attempt_at=due)
+        if mine.update(next_attempt_at=now):
+            queue_delivery(pk)
+            resent.append(pk)
+    return resent

@@ -500,7 +500,10 @@ class WebhookDelivery(models.Model):
     decided, so every retry sends the same thing.
 
     Allowed changes (enforced by ``runs.tasks.deliver``): pending -> delivered | failed;
-    delivered and failed are final. ``attempts`` counts the POSTs made.
+    delivered and failed are final. ``attempts`` counts the POSTs made. ``next_attempt_at``
+    says when a pending delivery is due: while an attempt is in flight it lies past that
+    attempt's time limit, so a duplicate message cannot POST twice at once; one overdue by
+    much means the broker lost its message (``runs.alerts.resend_lost_deliveries``).
     """
 
     class Status(models.TextChoices):
@@ -520,6 +523,7 @@ class WebhookDelivery(models.Model):
     error = models.CharField(max_length=500, blank=True)
     created = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created", "-id"]
@@ -529,6 +533,9 @@ class WebhookDelivery(models.Model):
                 condition=~models.Q(event="test"),
                 name="webhookdelivery_once_per_event",
             )
+        ]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], name="delivery_pending_due", condition=models.Q(status="pending"))
         ]
         verbose_name_plural = "webhook deliveries"
 

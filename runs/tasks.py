@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -20,6 +21,9 @@ from runs.models import WebhookDelivery, blocked_address, mask_url
 logger = logging.getLogger(__name__)
 
 TIMEOUT_S = 10.0
+TIME_LIMIT_S = 60
+IN_FLIGHT = timedelta(seconds=TIME_LIMIT_S + 10)  # an attempt is over by then, or its worker is gone
+DUE_SLACK = timedelta(seconds=5)  # clocks of workers on other machines differ a little
 MAX_ERROR_CHARS = 500
 MAX_BODY_EXCERPT = 200
 USER_AGENT = "Goldpath-Webhook/1"
@@ -125,10 +129,13 @@ def deliver(delivery_id: int) -> float | None:
     delivery = WebhookDelivery.objects.select_related("webhook").filter(pk=delivery_id).first()
     if delivery is None or delivery.status != Status.PENDING:
         return None
+    now = timezone.now()
+    if delivery.next_attempt_at > now + DUE_SLACK:
+        return None  # an attempt is in flight, or a duplicate message came before the retry is due
     webhook = delivery.webhook
     attempt = delivery.attempts + 1
     claimed = WebhookDelivery.objects.filter(pk=delivery.pk, status=Status.PENDING, attempts=delivery.attempts)
-    if not claimed.update(attempts=attempt):
+    if not claimed.update(attempts=attempt, next_attempt_at=now + IN_FLIGHT):
         return None
     pending = WebhookDelivery.objects.filter(pk=delivery.pk, status=Status.PENDING)
     if not webhook.enabled and delivery.event != TEST:
@@ -143,8 +150,12 @@ def deliver(delivery_id: int) -> float | None:
         logger.info("%s: delivered on attempt %d (HTTP %s)", where, attempt, result.response_code)
         return None
     if result.retryable and attempt < MAX_ATTEMPTS:
-        pending.update(response_code=result.response_code, error=result.error)
         delay = retry_delay(attempt, result.retry_after)
+        pending.update(
+            response_code=result.response_code,
+            error=result.error,
+            next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        )
         logger.warning("%s: attempt %d failed (%s); retrying in %.1f s", where, attempt, result.error, delay)
         return delay
     pending.update(status=Status.FAILED, response_code=result.response_code, error=result.error)
@@ -158,8 +169,8 @@ def deliver(delivery_id: int) -> float | None:
     acks_late=True,
     ignore_result=True,
     max_retries=MAX_ATTEMPTS,
-    soft_time_limit=50,
-    time_limit=60,
+    soft_time_limit=TIME_LIMIT_S - 10,
+    time_limit=TIME_LIMIT_S,
 )
 def deliver_webhook(self, delivery_id: int) -> None:
     retry_in = deliver(delivery_id)

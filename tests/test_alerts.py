@@ -7,11 +7,13 @@ import json
 import socket
 import threading
 import time
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from runs import alerts
 from runs.models import (
@@ -26,7 +28,7 @@ from runs.models import (
     validate_webhook_url,
 )
 from runs.services import finish_run
-from runs.tasks import deliver, deliver_webhook
+from runs.tasks import IN_FLIGHT, deliver, deliver_webhook
 from tests.factories import CategoryFactory, EnvironmentFactory, ResultFactory, RunFactory, SuiteFactory, UserFactory
 from tests.factories import TestCaseFactory as CheckFactory
 
@@ -354,15 +356,48 @@ def test_a_500_then_200_is_delivered_on_the_second_attempt(settings):
     assert delivery.error == ""
 
 
+def overdue(delivery: WebhookDelivery, seconds: float = 0) -> None:
+    """Move the delivery's next attempt into the past (what waiting for it would do)."""
+    due = timezone.now() - timedelta(seconds=seconds)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=due)
+
+
 @pytest.mark.django_db
-def test_a_429_is_retried_after_the_time_the_receiver_asks_for(settings):
+def test_a_429_is_retried_after_the_time_the_receiver_asks_for_and_not_before(settings):
     settings.GOLDPATH_WEBHOOK_RETRY_BASE = 0.1
-    with Receiver(fail_first=1, fail_status=429, headers={"Retry-After": "7"}) as server:
+    with Receiver(fail_first=1, fail_status=429, headers={"Retry-After": "30"}) as server:
         delivery = pending_delivery(server.url)
-        assert deliver(delivery.pk) == 7
+        assert deliver(delivery.pk) == 30
+        assert deliver(delivery.pk) is None  # a message that comes early sends nothing
+        assert len(server.requests) == 1
+        overdue(delivery)
         assert deliver(delivery.pk) is None
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == (Status.DELIVERED, 2)
+
+
+@pytest.mark.django_db
+def test_a_duplicate_message_does_not_post_while_an_attempt_is_in_flight(receiver):
+    delivery = pending_delivery(receiver.url)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=1, next_attempt_at=timezone.now() + IN_FLIGHT)
+    assert deliver(delivery.pk) is None
+    assert receiver.requests == []
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (Status.PENDING, 1)
+
+
+@pytest.mark.django_db
+def test_only_deliveries_overdue_by_the_redispatch_delay_are_queued_again(settings, monkeypatch):
+    queued = []
+    monkeypatch.setattr(alerts, "queue_delivery", queued.append)
+    lost = pending_delivery("http://127.0.0.1:9/hook")
+    overdue(lost, settings.GOLDPATH_REDISPATCH_AFTER + 1)
+    waiting = WebhookDelivery.objects.create(webhook=lost.webhook, event=alerts.TEST)
+    overdue(waiting, settings.GOLDPATH_REDISPATCH_AFTER - 60)
+    done = WebhookDelivery.objects.create(webhook=lost.webhook, event=alerts.TEST, status=Status.DELIVERED)
+    overdue(done, settings.GOLDPATH_REDISPATCH_AFTER + 1)
+    assert alerts.resend_lost_deliveries() == [lost.pk] == queued
+    assert alerts.resend_lost_deliveries() == []  # queued again once, not on every pass
 
 
 @pytest.mark.django_db
@@ -452,6 +487,19 @@ def test_a_verdict_change_reaches_the_receiver_through_the_worker(celery_worker,
     log = celery_worker.log_path.read_text()
     assert logged in log and mask_url(receiver.url) in log
     assert SECRET_PATH not in log
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_the_broker_lost_is_queued_again_and_delivered_by_the_worker(celery_worker, receiver, settings):
+    delivery = pending_delivery(receiver.url, {"event": "test", "summary": "lost once"})  # never queued
+    overdue(delivery, settings.GOLDPATH_REDISPATCH_AFTER + 1)
+    assert alerts.resend_lost_deliveries() == [delivery.pk]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and delivery.status == Status.PENDING:
+        time.sleep(0.2)
+        delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (Status.DELIVERED, 1), delivery.error
+    assert [r["path"] for r in receiver.requests] == [SECRET_PATH]
 
 
 # Pages -------------------------------------------------------------------------------------
