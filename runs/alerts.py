@@ -256,7 +256,7 @@ def queue_delivery(delivery_id: int) -> bool:
 def resend_lost_deliveries(limit: int = 100) -> list[int]:
     """Queue again the pending deliveries overdue by GOLDPATH_REDISPATCH_AFTER seconds: the
     broker lost their message, or was down when they were decided. Safe from every worker at
-    once: a conditional UPDATE lets one of them re-queue each. Returns the ids re-queued."""
+    once: a conditional UPDATE lets one of them re-queue each. Returns the ids queued."""
     now = timezone.now()
     overdue = WebhookDelivery.objects.filter(
         status=WebhookDelivery.Status.PENDING,
@@ -265,7 +265,6 @@ def resend_lost_deliveries(limit: int = 100) -> list[int]:
     resent = []
     for pk, due in overdue.order_by("next_attempt_at").values_list("pk", "next_attempt_at")[:limit]:
         mine = WebhookDelivery.objects.filter(pk=pk, status=WebhookDelivery.Status.PENDING, next_attempt_at=due)
-        if mine.update(next_attempt_at=now):
-            queue_delivery(pk)
+        if mine.update(next_attempt_at=now) and queue_delivery(pk):  # a dead broker: next pass
             resent.append(pk)
     return resent

@@ -301,7 +301,7 @@ def test_a_scoped_rerun_stores_no_delivery(golden):
 
 def test_finish_run_decides_alerts_once_the_run_is_committed(golden, django_capture_on_commit_callbacks, monkeypatch):
     queued: list[int] = []
-    monkeypatch.setattr(alerts, "queue_delivery", queued.append)  # the broker is the edge here
+    monkeypatch.setattr(alerts, "queue_delivery", lambda pk: queued.append(pk) or True)  # the broker is the edge here
     Webhook.objects.create(name="all", url="http://127.0.0.1:9/a", on_mrr_rise=False)
     golden()
     with django_capture_on_commit_callbacks(execute=False):
@@ -389,7 +389,7 @@ def test_a_duplicate_message_does_not_post_while_an_attempt_is_in_flight(receive
 @pytest.mark.django_db
 def test_only_deliveries_overdue_by_the_redispatch_delay_are_queued_again(settings, monkeypatch):
     queued = []
-    monkeypatch.setattr(alerts, "queue_delivery", queued.append)
+    monkeypatch.setattr(alerts, "queue_delivery", lambda pk: queued.append(pk) or True)
     lost = pending_delivery("http://127.0.0.1:9/hook")
     overdue(lost, settings.GOLDPATH_REDISPATCH_AFTER + 1)
     waiting = WebhookDelivery.objects.create(webhook=lost.webhook, event=alerts.TEST)
