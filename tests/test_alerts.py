@@ -620,6 +620,15 @@ def test_the_delivery_log_shows_attempts_and_errors_but_never_the_url(devops, we
     assert "xoxbSECRET" not in page
 
 
+def test_the_delivery_log_says_when_a_retry_is_due(devops, webhook):
+    due = timezone.localtime(timezone.now() + timedelta(seconds=90))
+    WebhookDelivery.objects.create(
+        webhook=webhook, event=alerts.TEST, attempts=1, error="HTTP 503: busy", next_attempt_at=due
+    )
+    page = devops.get(f"/alerts/{webhook.pk}/").content.decode()
+    assert f"pending · next attempt by {due:%H:%M:%S}" in page
+
+
 def test_the_nav_shows_alerts_to_devops_only(client, devops):
     assert 'href="/alerts/"' in devops.get("/").content.decode()
     engineer = signed_in(client, "Engineer")
