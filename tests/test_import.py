@@ -187,6 +187,19 @@ def test_it_counts_a_module_that_failed_to_collect_as_an_error():
     assert "No module named 'nonexistent_module'" in run.results.get(outcome="error").message
 
 
+def test_nul_characters_and_lone_surrogates_in_a_json_report_are_stored_as_replacement_characters():
+    report = {
+        "tests": [
+            {"nodeid": "t.py::test_\u0000a", "outcome": "failed", "call": {"crash": {"message": "bad\ud800byte"}}},
+            {"nodeid": 7, "outcome": "passed"},  # not even a string
+        ]
+    }
+    run = import_bytes(json.dumps(report).encode())  # PostgreSQL refuses NUL in text
+    failed = run.results.select_related("test_case").get(outcome="failed")
+    assert (failed.test_case.node_id, failed.message) == ("t.py::test_\ufffda", "bad\ufffdbyte")
+    assert run.results.get(outcome="passed").test_case.node_id == "7"
+
+
 # --- history and categories ---------------------------------------------------------------
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
 from runs.importers.cases import ImportedCase, ImportFailed, clip, duration
 
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 OUTCOMES = {
     "passed": "passed",
     "failed": "failed",
@@ -16,6 +18,12 @@ OUTCOMES = {
     "xfailed": "skipped",
     "xpassed": "passed",
 }
+
+
+def _text(value) -> str:
+    """A JSON value as text a database can store: NUL (PostgreSQL text cannot hold it) and
+    lone surrogates (not UTF-8; JSON's \\ud800 escapes allow them) become U+FFFD."""
+    return UNSTORABLE.sub("\ufffd", str(value))
 
 
 def _longrepr(value) -> str:
@@ -30,7 +38,7 @@ def _message(test: dict) -> str:
         stage = test.get(phase) or {}
         crash = stage.get("crash") or {}
         if crash.get("message") or stage.get("longrepr"):
-            return clip(crash.get("message") or _longrepr(stage.get("longrepr")))
+            return clip(_text(crash.get("message") or _longrepr(stage.get("longrepr"))))
     return ""
 
 
@@ -46,18 +54,19 @@ def parse_pytest_json(stream: BinaryIO) -> Iterator[ImportedCase]:
     # A module that failed to import has no tests, only a failed collector: an error.
     for collector in data.get("collectors") or []:
         if isinstance(collector, dict) and collector.get("outcome") == "failed" and collector.get("nodeid"):
+            nodeid = _text(collector["nodeid"])
             yield ImportedCase(
-                suite=collector["nodeid"].split("::")[0],
-                classname=collector["nodeid"],
+                suite=nodeid.split("::")[0],
+                classname=nodeid,
                 name="collection",
                 outcome="error",
                 duration_s=0.0,
-                message=clip(_longrepr(collector.get("longrepr")) or "collection failed"),
+                message=clip(_text(_longrepr(collector.get("longrepr"))) or "collection failed"),
             )
     for index, test in enumerate(data["tests"]):
         if not isinstance(test, dict) or not test.get("nodeid"):
             raise ImportFailed(f"tests[{index}] has no nodeid")
-        nodeid = test["nodeid"]
+        nodeid = _text(test["nodeid"])
         outcome = OUTCOMES.get(test.get("outcome"))
         if outcome is None:
             raise ImportFailed(f"{nodeid}: unknown outcome {test.get('outcome')!r}")
