@@ -6,11 +6,13 @@ import io
 import json
 import re
 import socket
+import threading
 import tracemalloc
 import xml.etree.ElementTree as StdlibXML
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from runs.importers import FileTooLarge, ImportFailed, import_results
 from runs.importers.junit import parse_junit
@@ -201,6 +203,32 @@ def test_nul_characters_and_lone_surrogates_in_a_json_report_are_stored_as_repla
 
 
 # --- history and categories ---------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_that_create_the_same_test_cases_at_once_both_land():
+    import_bytes(b'<testsuite name="s"><testcase classname="c" name="t0"/></testsuite>', suite="same-suite")
+    cases = "".join(f'<testcase classname="c" name="t{i}" time="0.1"/>' for i in range(2000))
+    data = f'<testsuite name="s">{cases}</testsuite>'.encode()  # 1,999 test cases new to the suite
+    barrier, runs, errors = threading.Barrier(2), [], []
+
+    def upload():
+        try:
+            barrier.wait()
+            runs.append(import_bytes(data, suite="same-suite"))
+        except Exception as exc:  # collected: an error in a thread would not fail the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=upload) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == [] and len(runs) == 2
+    assert TestCase.objects.filter(suite__name="same-suite").count() == 2000
+    assert Result.objects.filter(run__in=runs).count() == 4000
 
 
 def test_it_continues_each_tests_history_on_reimport():
