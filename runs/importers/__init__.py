@@ -32,6 +32,20 @@ PARSERS: dict[str, Callable[[BinaryIO], Iterator[ImportedCase]]] = {
     "junit": parse_junit,
     "pytest-json": parse_pytest_json,
 }
+# The columns an import writes, in the order of its rows.
+TEST_CASE_FIELDS = ("suite", "node_id", "name", "category", "kind", "order", "active")
+RESULT_FIELDS = (
+    "run",
+    "test_case",
+    "outcome",
+    "duration_s",
+    "message",
+    "failure_class",
+    "evidence",
+    "mock_flags",
+    "attempt",
+    "finished_at",
+)
 
 
 class LimitedReader:
@@ -232,8 +246,7 @@ def _store_results(
                 finished_at,
             )
 
-    fields = ["run", "test_case", "outcome", "duration_s", "message", "failure_class", "evidence", "mock_flags"]
-    bulk.insert_rows(Result, [*fields, "attempt", "finished_at"], rows())
+    bulk.insert_rows(Result, RESULT_FIELDS, rows())
 
 
 def _test_cases(suite: Suite, cases: list[ImportedCase]) -> dict[str, StoredCase]:
@@ -258,7 +271,7 @@ def _test_cases(suite: Suite, cases: list[ImportedCase]) -> dict[str, StoredCase
         (suite_id, key, name, category_ids[category], "", first + position, True)
         for position, (key, (name, category)) in enumerate(new.items())
     )
-    bulk.insert_rows(TestCase, ["suite", "node_id", "name", "category", "kind", "order", "active"], rows)
+    bulk.insert_rows(TestCase, TEST_CASE_FIELDS, rows)
     for key, pk in suite.test_cases.order_by().values_list("node_id", "pk"):  # the rest is known
         if key in new:
             name, category = new[key]

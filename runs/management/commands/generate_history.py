@@ -54,6 +54,33 @@ OUTAGE_RATE = 0.008  # chance that a run starts a connection-refused outage
 SLOW_RATE = 0.03  # chance that a run misses a performance target
 TRIGGERS = (("schedule", 0.80), ("manual", 0.14), ("rerun", 0.06))
 VARIANTS = 8  # evidence variants kept per environment, check and state
+RESULT_FIELDS = (
+    "run",
+    "test_case",
+    "outcome",
+    "duration_s",
+    "message",
+    "failure_class",
+    "evidence",
+    "mock_flags",
+    "attempt",
+    "started_at",
+    "finished_at",
+)
+MEASUREMENT_FIELDS = (
+    "run",
+    "test_case",
+    "key",
+    "name",
+    "unit",
+    "target",
+    "comparison",
+    "p50",
+    "p95",
+    "samples",
+    "ok",
+    "note",
+)
 
 # Check states; the outcome of each is in OUTCOMES.
 PASS, STUB, PERF_PARTIAL = "pass", "stub", "pass-unmeasured"
@@ -613,11 +640,8 @@ class Command(BaseCommand):
                         row["note"][:500],
                     )
                 )
-        result_fields = ["run", "test_case", "outcome", "duration_s", "message", "failure_class", "evidence"]
-        result_fields += ["mock_flags", "attempt", "started_at", "finished_at"]
-        bulk.insert_rows(Result, result_fields, results)
-        measurement_fields = ["run", "test_case", "key", "name", "unit", "target", "comparison", "p50", "p95"]
-        bulk.insert_rows(Measurement, [*measurement_fields, "samples", "ok", "note"], measurements)
+        bulk.insert_rows(Result, RESULT_FIELDS, results)
+        bulk.insert_rows(Measurement, MEASUREMENT_FIELDS, measurements)
         return {"runs": len(planned), "results": len(results), "measurements": len(measurements)}
 
     # --- evidence ----------------------------------------------------------------------------
