@@ -129,27 +129,28 @@ def import_results(
     cases = list(PARSERS[fmt](limited))
     if not cases:
         raise ImportFailed("the file holds no test cases")
-    if not slugify(suite_name) or not slugify(environment_name):
+    suite_slug, env_slug = slugify(suite_name)[:64], slugify(environment_name)[:64]
+    if not suite_slug or not env_slug:
         raise ImportFailed("give a suite and an environment name (letters, digits, hyphens)")
     rules = history.active_rules()
     try:
-        return _store_run(cases, suite_name, environment_name, rules, user)
+        return _store_run(cases, suite_slug, suite_name, env_slug, rules, user)
     except IntegrityError:
         # Another import of the same suite created some of these test cases meanwhile (on
         # PostgreSQL both can read the suite before either commits): now they can be matched.
-        return _store_run(cases, suite_name, environment_name, rules, user)
+        return _store_run(cases, suite_slug, suite_name, env_slug, rules, user)
 
 
-def _store_run(cases: list[ImportedCase], suite_name: str, environment_name: str, rules: list[Rule], user) -> Run:
+def _store_run(
+    cases: list[ImportedCase], suite_slug: str, suite_name: str, env_slug: str, rules: list[Rule], user
+) -> Run:
     """Store the parsed cases as one finished run, in one transaction."""
     with transaction.atomic():
         suite, _ = Suite.objects.get_or_create(
-            name=slugify(suite_name)[:64],
+            name=suite_slug,
             defaults={"title": suite_name[:200], "version": "imported", "definition": {"imported": True, "checks": []}},
         )
-        environment, _ = Environment.objects.get_or_create(
-            name=slugify(environment_name)[:64], defaults={"base_url": ""}
-        )
+        environment, _ = Environment.objects.get_or_create(name=env_slug, defaults={"base_url": ""})
         stored = _test_cases(suite, cases)
         run = Run.objects.create(
             suite=suite,
