@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from dashboard.forms import NoteForm, RerunForm, RunNowForm
 from runs import roles, tokens
 from runs.models import Note, Run, RunStatus
-from runs.services import DispatchError, NothingToRerun, create_rerun, create_run
+from runs.services import DispatchError, NothingToRerun, NotRunnable, create_rerun, create_run
 
 
 def _started(request, run: Run, what: str):
@@ -35,7 +35,7 @@ def run_now(request):
             user=request.user,
             request_key=form.cleaned_data["request_key"],
         )
-    except DispatchError as exc:
+    except (DispatchError, NotRunnable) as exc:
         messages.error(request, str(exc))
         return redirect("dashboard-overview")
     return _started(request, run, "Run")
@@ -44,7 +44,7 @@ def run_now(request):
 @require_POST
 @roles.permission_required(roles.RERUN)
 def rerun(request, run_id: int):
-    parent = get_object_or_404(Run.objects.select_related("suite", "environment"), pk=run_id)
+    parent = get_object_or_404(Run.objects.select_related("suite", "environment", "version"), pk=run_id)
     form = RerunForm(request.POST)
     if not form.is_valid():
         messages.error(request, " ".join(form.non_field_errors()) or "That rerun request was incomplete.")
@@ -62,7 +62,7 @@ def rerun(request, run_id: int):
     except NothingToRerun as exc:
         messages.error(request, f"Nothing to rerun: {exc}.")
         return redirect(parent)
-    except DispatchError as exc:
+    except (DispatchError, NotRunnable) as exc:
         messages.error(request, str(exc))
         return redirect(parent)
     return _started(request, child, f"Rerun ({child.get_scope_display().lower()})")

@@ -240,6 +240,10 @@ GOLDPATH_WEBHOOK_RETRY_BASE = envint("GOLDPATH_WEBHOOK_RETRY_BASE", 10)
 # A worker that cannot reach the database keeps the result it holds and retries this long.
 GOLDPATH_DB_RETRY_FOR = envint("GOLDPATH_DB_RETRY_FOR", 120)
 
+# Probes never reach link-local or cloud-metadata addresses (169.254.0.0/16, fe80::/10 …)
+# unless this is set on the workers (a target that really lives there).
+GOLDPATH_ALLOW_LINK_LOCAL = envbool("GOLDPATH_ALLOW_LINK_LOCAL", False)
+
 # Largest JUnit / pytest-json file accepted by import_results and the import API.
 GOLDPATH_IMPORT_MAX_BYTES = envint("GOLDPATH_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
 

@@ -44,7 +44,7 @@ def runs_list(request):
 
 
 def _run_or_404(run_id: int) -> Run:
-    related = ("environment", "suite", "parent", "triggered_by")
+    related = ("environment", "suite", "version", "parent", "triggered_by")
     return get_object_or_404(Run.objects.select_related(*related), pk=run_id)
 
 
@@ -112,7 +112,7 @@ def compare(request):
 
 @login_required
 def test_case_history(request, test_case_id: int):
-    test_case = get_object_or_404(TestCase.objects.select_related("suite", "category"), pk=test_case_id)
+    test_case = get_object_or_404(TestCase.objects.select_related("suite__current_version", "category"), pk=test_case_id)
     environment = request.GET.get("environment", "")
     recent = history.recent_results(test_case, CASE_HISTORY_RUNS, environment)
     outcomes = [r.outcome for r in recent]

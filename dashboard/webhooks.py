@@ -17,8 +17,9 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from probes.net import blocked_address
 from runs import alerts, roles
-from runs.models import Webhook, WebhookDelivery, blocked_address, validate_webhook_url
+from runs.models import Webhook, WebhookDelivery, validate_webhook_url
 
 DELIVERIES_PER_PAGE = 25
 

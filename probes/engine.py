@@ -1,145 +1,345 @@
-"""Run a suite's checks concurrently and hand back each outcome as soon as it is known."""
+"""Run a suite's checks concurrently; hand back each outcome as soon as it is known.
+
+A check runs its steps in order, ``repeat`` times (samples), and again on failure up to
+``retries`` times (attempts). Each attempt is bounded by ``timeout_s`` whatever the peer
+does; a run that stops for any reason cancels its checks and closes their connections.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import errno
+import logging
 import queue
-import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
-from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
+from websockets.exceptions import WebSocketException
 
-from probes.base import CheckFailed, CheckFunction, CheckOutcome, CheckSpec, Evidence, ProbeContext
-from probes.http.checks import check_auth, check_http
-from probes.perf.checks import check_performance
-from probes.ws.checks import check_ws_connect, check_ws_events, check_ws_fanout, check_ws_send
+from probes.channels import CLOSE_TIMEOUT_S, ChannelClosed
+from probes.evidence import Evidence
+from probes.failures import StepFailed
+from probes.metrics import MeasuredMetric, SampleMarks, measure, percentile_label
+from probes.net import network_failure, new_http_client
+from probes.runtime import RunTarget, StepContext
+from probes.suite.model import Check
 
-KINDS: dict[str, CheckFunction] = {
-    "http": check_http,
-    "auth": check_auth,
-    "ws_connect": check_ws_connect,
-    "ws_send": check_ws_send,
-    "ws_events": check_ws_events,
-    "ws_fanout": check_ws_fanout,
-    "performance": check_performance,
-}
+logger = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S = 10.0  # for cancelled checks to close their connections
+SUMMARY_STEPS = 3
 
 
-def describe_network_error(exc: BaseException) -> str | None:
-    """A plain sentence for the network failures a probe can meet, or None if not one."""
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and len(chain) < 10:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    for error in chain:
-        if isinstance(error, ConnectionRefusedError) or getattr(error, "errno", None) == errno.ECONNREFUSED:
-            return "connection refused: nothing is listening at that address"
-        if isinstance(error, ssl.SSLError):
-            return f"TLS error: {error.reason or error}"
-        if isinstance(error, OSError) and error.errno in (errno.ECONNRESET, errno.EPIPE):
-            return "connection reset by the server"
-    text = str(exc)
-    if "Connection refused" in text:
-        return "connection refused: nothing is listening at that address"
-    if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
-        return "connect timeout: the host did not accept the connection in time"
-    if isinstance(exc, httpx.ReadTimeout):
-        return "receive timeout: the server accepted the request but did not answer in time"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return f"HTTP protocol error: {text}"
-    if isinstance(exc, httpx.TransportError):
-        return f"network error: {text or type(exc).__name__}"
-    if isinstance(exc, (InvalidHandshake, InvalidURI)):
-        return f"WebSocket handshake failed: {text}"
-    if isinstance(exc, WebSocketException):
-        return f"WebSocket error: {text}"
-    if isinstance(exc, OSError):
-        return f"network error: {exc.strerror or text}"
+@dataclass
+class CheckOutcome:
+    check_id: str
+    outcome: str  # passed | failed | error
+    duration_s: float
+    message: str
+    evidence: dict[str, Any]
+    started_at: float  # epoch seconds
+    finished_at: float
+    metrics: list[MeasuredMetric] = field(default_factory=list)
+    attempts: int = 1
+
+    @property
+    def failure(self) -> dict[str, Any] | None:
+        return self.evidence.get("failure")
+
+
+@dataclass
+class _Failure:
+    code: str
+    message: str
+    step: int | None = None
+    kind: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "step": self.step, "kind": self.kind, "details": self.details}
+
+
+@dataclass
+class _Sample(SampleMarks):
+    failure: _Failure | None = None
+    summaries: list[tuple[str, str]] = field(default_factory=list)  # (kind, summary) of steps that passed
+
+
+@dataclass
+class _Attempt:
+    outcome: str
+    message: str
+    metrics: list[MeasuredMetric]
+    failure: _Failure | None = None
+
+
+def _as_step_failure(exc: BaseException) -> StepFailed | None:
+    if isinstance(exc, StepFailed):
+        return exc
+    if isinstance(exc, ChannelClosed):
+        return StepFailed("net.reset", f"the connection ended: {exc.reason}")
+    if isinstance(exc, httpx.HTTPError | OSError | WebSocketException):
+        return network_failure(exc) or StepFailed("net.error", f"network error: {type(exc).__name__}: {exc}")
     return None
 
 
-async def run_check(spec: CheckSpec, ctx: ProbeContext) -> CheckOutcome:
-    evidence = Evidence()
+async def _close_all(ctx: StepContext) -> None:
+    channels = list(ctx.channels.values())
+    ctx.channels.clear()
+    if channels:
+        async with asyncio.timeout(CLOSE_TIMEOUT_S * 2):
+            await asyncio.gather(*(c.aclose() for c in channels), return_exceptions=True)
+
+
+async def _run_sample(
+    check: Check,
+    target: RunTarget,
+    evidence: Evidence,
+    http: httpx.AsyncClient,
+    deadline: float,
+    number: int,
+    samples: list[_Sample],
+) -> _Sample:
+    ctx = StepContext(target, check, target.variables_for(check.vars), evidence, http, deadline, sample=number)
+    sample = _Sample(ctx.sample_started, ctx.marks)
+    samples.append(sample)
+    ended = False
+    try:
+        for index, step in enumerate(check.steps, 1):
+            if ended and not step.always:
+                continue
+            ctx.step = index
+            record = evidence.add_step({"sample": number, "step": index, "kind": step.KIND})
+            if step.mark:
+                record["mark"] = step.mark
+            begun = time.perf_counter()
+            record["at_ms"] = ctx.ms_since_start(begun)
+            failed: StepFailed | None = None
+            try:
+                done = await step.kind.run(step, ctx, record)
+            except Exception as exc:
+                failed = _as_step_failure(exc)
+                if failed is None:
+                    raise
+            finished = time.perf_counter()
+            record["ms"] = round((finished - begun) * 1000, 3)
+            record["ok"] = failed is None
+            if failed is None:
+                record["summary"] = done.summary
+                ctx.mark(step.mark, begun, finished, done.duration_ms)
+                sample.summaries.append((step.KIND, done.summary))
+                continue
+            message = f"step {index} {step.KIND}: {failed.message}"
+            record.update(error=message, code=failed.code)
+            if step.optional:
+                record["optional"] = True
+                sample.ended_because = sample.ended_because or message
+            elif sample.failure is None and not ended:
+                sample.failure = _Failure(failed.code, message, index, step.KIND, failed.details)
+                sample.ended_because = message
+            ended = True
+    finally:
+        await _close_all(ctx)
+        evidence.samples.append(
+            {
+                "sample": number,
+                "ok": sample.failure is None,
+                "ms": ctx.ms_since_start(),
+                "marks": {name: round((mark.ended - ctx.sample_started) * 1000, 3) for name, mark in ctx.marks.items()},
+            }
+        )
+    return sample
+
+
+def _summary(check: Check, sample: _Sample, samples: int) -> str:
+    over = f" over {samples} samples" if samples > 1 else ""
+    if len(sample.summaries) <= SUMMARY_STEPS:
+        return "; ".join(text for _, text in sample.summaries) + over
+    counts = Counter(kind for kind, _ in sample.summaries)
+    listed = ", ".join(f"{n} {kind}{'s' if n > 1 and not kind.endswith('s') else ''}" for kind, n in counts.items())
+    return f"all {len(sample.summaries)} steps passed{over} ({listed})"
+
+
+def _metric_summary(metrics: list[MeasuredMetric], samples: int) -> str:
+    taken = [m for m in metrics if m.p95 is not None]
+    labels = {percentile_label(m.percentile) for m in taken} or {"p95"}
+    within = ", ".join(sorted(labels))
+    message = f"{len(taken)} of {len(metrics)} metrics measured over {samples} samples, all within target ({within})"
+    unmeasured = [m.name for m in metrics if m.p95 is None]
+    if unmeasured:
+        message += f"; not measured: {', '.join(unmeasured)}"
+    return message
+
+
+async def _attempt(check: Check, target: RunTarget, evidence: Evidence) -> _Attempt:
+    deadline = time.perf_counter() + check.timeout_s
+    samples: list[_Sample] = []
+    failure: _Failure | None = None
+    try:
+        async with asyncio.timeout(check.timeout_s), new_http_client(check.timeout_s) as http:
+            for number in range(1, check.repeat + 1):
+                sample = await _run_sample(check, target, evidence, http, deadline, number, samples)
+                if sample.failure is not None:
+                    failure = sample.failure
+                    break
+    except TimeoutError:
+        at = evidence.steps[-1] if evidence.steps else None
+        where = f" (it was at step {at['step']} {at['kind']} of sample {at['sample']})" if at else ""
+        failure = _Failure(
+            "timeout.check",
+            f"receive timeout: the check did not finish within {check.timeout_s:g} s{where}",
+            at["step"] if at else None,
+            at["kind"] if at else None,
+            {"timeout_s": check.timeout_s},
+        )
+        if samples and not samples[-1].ended_because:
+            samples[-1].ended_because = failure.message
+    metrics = measure(check, samples)
+    if failure is not None:
+        return _Attempt("failed", failure.message, metrics, failure)
+    missed = [m for m in metrics if m.ok is False]
+    if missed:
+        detail = ", ".join(
+            f"{m.name} {percentile_label(m.percentile)} {m.p95:.1f} ms over the {m.target:g} ms target" for m in missed
+        )
+        return _Attempt(
+            "failed",
+            f"performance target missed: {detail}",
+            metrics,
+            _Failure(
+                "metric.over_target",
+                f"performance target missed: {detail}",
+                details={
+                    "metric": missed[0].name,
+                    "value_ms": missed[0].p95,
+                    "target_ms": missed[0].target,
+                    "metrics": [m.name for m in missed],
+                },
+            ),
+        )
+    if metrics:
+        return _Attempt("passed", _metric_summary(metrics, len(samples)), metrics)
+    return _Attempt("passed", _summary(check, samples[-1], len(samples)), metrics)
+
+
+async def run_check(check: Check, target: RunTarget) -> CheckOutcome:
     started_wall = time.time()
     started = time.perf_counter()
-    check = KINDS.get(spec.kind)
-    try:
-        if check is None:
-            raise CheckFailed(f"unknown check kind {spec.kind!r}")
-        async with asyncio.timeout(spec.timeout_s):  # no extra task, unlike wait_for on 3.11
-            message = await check(spec, ctx, evidence)
-        outcome = "passed"
-    except CheckFailed as exc:
-        outcome, message = "failed", str(exc)
-    except TimeoutError:
-        outcome, message = "failed", f"receive timeout: the check did not finish within {spec.timeout_s:g} s"
-    except Exception as exc:  # a probe must never take the run down with it
-        described = describe_network_error(exc)
-        if described:
-            outcome, message = "failed", described
-        else:
-            outcome, message = "error", f"probe error: {type(exc).__name__}: {exc}"
+    earlier: list[str] = []
+    attempts = check.retries + 1
+    for attempt in range(1, attempts + 1):
+        evidence = Evidence(target.limits, attempts=attempt)
+        try:
+            result = await _attempt(check, target, evidence)
+        except Exception as exc:  # a bug in the engine must never take the run down with it
+            logger.exception("check %s: probe error", check.id)
+            result = _Attempt(
+                "error", f"probe error: {type(exc).__name__}: {exc}", [], _Failure("probe.error", str(exc))
+            )
+        if result.outcome == "passed" or attempt == attempts:
+            break
+        earlier.append(result.message)
+    message = result.message
+    if result.outcome == "passed" and earlier:
+        message = f"passed on attempt {attempt} of {attempts} (attempt 1: {earlier[0]}); {message}"
+    evidence.failure = result.failure.as_dict() if result.failure else None
+    data = evidence.as_dict(target.redactor)
+    if earlier:
+        data["earlier_attempts"] = [target.redactor.text(m)[:1000] for m in earlier]
     duration = time.perf_counter() - started
     return CheckOutcome(
-        check_id=spec.id,
-        outcome=outcome,
+        check_id=check.id,
+        outcome=result.outcome,
         duration_s=round(duration, 6),
-        message=ctx.redactor.text(message),
-        evidence=ctx.redactor.clean(dict(evidence)),
+        message=target.redactor.text(message),
+        evidence=data,
         started_at=started_wall,
         finished_at=started_wall + duration,
-        metrics=evidence.metrics,
+        metrics=result.metrics,
+        attempts=attempt,
     )
 
 
-async def _run_all(specs: list[CheckSpec], ctx: ProbeContext, deliver) -> None:
-    for finished in asyncio.as_completed([run_check(spec, ctx) for spec in specs]):
-        deliver(await finished)
+async def run_all(checks: Sequence[Check], target: RunTarget, deliver: Callable[[CheckOutcome], None]) -> None:
+    """Every check at once; ``deliver`` each outcome as it comes. Cancelling this cancels
+    them all and waits for their connections to close."""
+    tasks = [asyncio.create_task(run_check(check, target), name=f"check-{check.id}") for check in checks]
+    try:
+        for finished in asyncio.as_completed(tasks):
+            deliver(await finished)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 _DONE = object()
 
 
 def run_checks(
-    specs: list[CheckSpec],
-    ctx: ProbeContext,
+    checks: Sequence[Check],
+    target: RunTarget,
     on_idle: Callable[[], None] | None = None,
     idle_every_s: float = 5.0,
 ) -> Iterator[CheckOutcome]:
-    """Run ``specs`` concurrently in a private event loop; yield outcomes as they complete.
+    """Run ``checks`` in a private event loop; yield outcomes as they complete.
 
     The loop runs in its own thread so the caller (a Celery task) can store each outcome
-    with Django's synchronous ORM while the remaining checks keep running undisturbed.
-    ``on_idle`` is called in the caller's thread whenever ``idle_every_s`` pass without an
-    outcome (the task's heartbeat).
+    with Django's synchronous ORM while the remaining checks keep running. ``on_idle`` is
+    called in the caller's thread whenever ``idle_every_s`` pass without an outcome (the
+    task's heartbeat). If the caller stops early (an exception, a time limit, ``close()``),
+    the checks are cancelled, their sockets closed and the thread ends.
     """
-    outbox: queue.Queue = queue.Queue()
+    outbox: queue.Queue[Any] = queue.Queue()
+    loop = asyncio.new_event_loop()
+    main: asyncio.Task[None] | None = None
+    ready = threading.Event()
 
     def runner() -> None:
+        nonlocal main
         try:
-            asyncio.run(_run_all(specs, ctx, outbox.put))
+            asyncio.set_event_loop(loop)
+            main = loop.create_task(run_all(checks, target, outbox.put))
+            ready.set()
+            loop.run_until_complete(main)
+        except asyncio.CancelledError:
+            pass
         except BaseException as exc:  # handed to the caller's thread
             outbox.put(exc)
         finally:
-            outbox.put(_DONE)
+            ready.set()
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+                outbox.put(_DONE)
 
     thread = threading.Thread(target=runner, name="goldpath-probes", daemon=True)
     thread.start()
-    while True:
-        try:
-            item = outbox.get(timeout=idle_every_s)
-        except queue.Empty:
-            if on_idle:
-                on_idle()
-            continue
-        if item is _DONE:
-            break
-        if isinstance(item, BaseException):
-            raise item
-        yield item
-    thread.join()
+    ready.wait()
+    finished = False
+    try:
+        while True:
+            try:
+                item = outbox.get(timeout=idle_every_s)
+            except queue.Empty:
+                if on_idle:
+                    on_idle()
+                continue
+            if item is _DONE:
+                finished = True
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        if not finished and main is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(main.cancel)
+            except RuntimeError:
+                pass  # the loop closed meanwhile
+        thread.join(None if finished else STOP_TIMEOUT_S)

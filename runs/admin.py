@@ -3,12 +3,14 @@ from django.contrib import admin
 from runs.models import (
     Category,
     Environment,
+    FailureRule,
     ImpactTag,
     Measurement,
     Note,
     Result,
     Run,
     Suite,
+    SuiteVersion,
     TestCase,
     Webhook,
     WebhookDelivery,
@@ -28,9 +30,33 @@ class CategoryInline(admin.TabularInline):
 
 @admin.register(Suite)
 class SuiteAdmin(admin.ModelAdmin):
-    list_display = ("name", "title", "version", "loaded_at")
-    readonly_fields = ("version", "source_path", "definition", "loaded_at")
+    """Suites change by loading their file (or the API): a version is never edited."""
+
+    list_display = ("name", "title", "origin", "current_version", "loaded_at")
+    readonly_fields = ("origin", "current_version", "source_path", "loaded_at")
     inlines = [CategoryInline]
+
+
+@admin.register(SuiteVersion)
+class SuiteVersionAdmin(admin.ModelAdmin):
+    list_display = ("suite", "number", "digest", "created", "created_by")
+    list_filter = ("suite",)
+    readonly_fields = [field.name for field in SuiteVersion._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(FailureRule)
+class FailureRuleAdmin(admin.ModelAdmin):
+    """Classification rules, tried in order; the first that matches names a failure's class."""
+
+    list_display = ("name", "label", "code", "details", "qualifier", "message_regex", "order", "enabled")
+    list_editable = ("order", "enabled")
+    search_fields = ("name", "label", "code")
 
 
 @admin.register(Category)
@@ -41,13 +67,13 @@ class CategoryAdmin(admin.ModelAdmin):
 
 @admin.register(ImpactTag)
 class ImpactTagAdmin(admin.ModelAdmin):
-    list_display = ("name", "mrr", "severity")
-    list_filter = ("severity",)
+    list_display = ("name", "suite", "mrr", "severity")
+    list_filter = ("suite", "severity")
 
 
 @admin.register(TestCase)
 class TestCaseAdmin(admin.ModelAdmin):
-    list_display = ("name", "node_id", "suite", "category", "kind", "active")
+    list_display = ("name", "node_id", "suite", "category", "declares", "active")
     list_filter = ("suite", "category", "active")
     search_fields = ("name", "node_id")
     filter_horizontal = ("impact_tags",)

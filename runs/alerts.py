@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, Protocol
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -235,10 +236,8 @@ def send_test(webhook: Webhook) -> WebhookDelivery:
 def queue_delivery(delivery_id: int) -> bool:
     """Hand a delivery to the broker. If the broker is down the row stays pending and
     says so in its log; nothing raises into the caller (a finished run stays finished)."""
-    from dashboard.celery import app
-
     try:
-        app.send_task(
+        current_app.send_task(
             DELIVER_TASK,
             args=[delivery_id],
             retry=True,

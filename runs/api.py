@@ -24,7 +24,7 @@ from runs.importers import FileTooLarge, ImportFailed, import_results
 from runs.models import Environment, Run, RunStatus, Suite, TestCase, Verdict
 from runs.overview import overview_rows
 from runs.reporting import build_report, report_json
-from runs.services import DispatchError, NothingToRerun, create_rerun, create_run
+from runs.services import DispatchError, NothingToRerun, NotRunnable, create_rerun, create_run
 
 
 class TokenAuth(HttpBearer):
@@ -199,10 +199,10 @@ def start_run(request, body: RunRequest):
     environment = Environment.objects.filter(name=body.environment).first()
     if environment is None:
         raise HttpError(404, f"no environment named {body.environment!r}")
-    if suite.definition.get("imported"):
-        raise HttpError(400, f"suite {suite.name!r} holds imported results; it has no checks to run")
     try:
         return _queued(create_run(suite, environment, user=request.user, trigger=Run.Trigger.API))
+    except NotRunnable as exc:
+        raise HttpError(400, str(exc)) from None
     except DispatchError as exc:
         raise HttpError(503, str(exc)) from None
 
@@ -222,7 +222,7 @@ def rerun(request, run_id: int, body: RerunRequest):
         test_case_id = get_object_or_404(parent.suite.test_cases, node_id=body.test_case).pk
     try:
         child = create_rerun(parent, body.scope, request.user, category_id=category_id, test_case_id=test_case_id)
-    except NothingToRerun as exc:
+    except (NothingToRerun, NotRunnable) as exc:
         raise HttpError(400, str(exc)) from None
     except DispatchError as exc:
         raise HttpError(503, str(exc)) from None

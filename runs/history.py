@@ -19,7 +19,16 @@ def active_rules() -> list[Rule]:
     rows = list(FailureRule.objects.all())
     named = {r.name for r in rows}
     rules = [
-        Rule(r.name, r.label, r.message_regex, r.close_code, r.http_status_min, r.http_status_max)
+        Rule(
+            r.name,
+            r.label,
+            code=r.code,
+            details=r.details or {},
+            qualifier=r.qualifier,
+            message_regex=r.message_regex,
+            http_status_min=r.http_status_min,
+            http_status_max=r.http_status_max,
+        )
         for r in rows
         if r.enabled
     ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import secrets
 from urllib.parse import urlsplit
@@ -13,6 +12,9 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from probes.net import blocked_host
+from probes.runtime import websocket_origin
+
 
 def validate_probe_url(value: str) -> None:
     parts = urlsplit(value)
@@ -20,26 +22,57 @@ def validate_probe_url(value: str) -> None:
         raise ValidationError(f"{value!r} is not a usable URL: give a scheme (http, https, ws or wss) and a host.")
 
 
+VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+TEMPLATE_IN_VALUE = re.compile(r"\$\{([^}]*)\}")
+ENV_REFERENCE = re.compile(r"^env\.[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def validate_variables(value: object) -> None:
+    """Overrides of suite variables: plain values, or ``${env.NAME}`` for a secret the
+    workers read from their environment. A value is never a secret itself."""
+    if not isinstance(value, dict):
+        raise ValidationError("Variables are a mapping of names to values.")
+    for name, item in value.items():
+        if not isinstance(name, str) or not VARIABLE_NAME.match(name):
+            raise ValidationError(
+                f"{name!r} is not a variable name (letters, digits and _, not starting with a digit)."
+            )
+        if not isinstance(item, str | int | float | bool):
+            raise ValidationError(f"{name}: a value is text, a number or true/false.")
+        for reference in TEMPLATE_IN_VALUE.findall(item) if isinstance(item, str) else ():
+            if not ENV_REFERENCE.match(reference.strip()):
+                raise ValidationError(
+                    f"{name}: only ${{env.NAME}} references may appear in a value (found ${{{reference}}})."
+                )
+
+
 class Environment(models.Model):
     """A deployment that probes may reach (staging, production, a local target).
 
-    Probes only connect to hosts in ``allowed_hosts``. Auth secrets are referenced by the
-    name of an environment variable on the workers and are never stored or shown.
+    Probes only connect to hosts in ``allowed_hosts``. ``variables`` override the suites'
+    variables here; secrets appear only as ``${env.NAME}`` references that the workers
+    resolve from their own environment, so no secret is ever stored or shown.
     """
 
     name = models.SlugField(max_length=64, unique=True)
     base_url = models.CharField(max_length=500, validators=[validate_probe_url])
-    ws_url = models.CharField(max_length=500, blank=True, validators=[validate_probe_url])
+    ws_url = models.CharField(
+        "WebSocket URL",
+        max_length=500,
+        blank=True,
+        validators=[validate_probe_url],
+        help_text="Where connect steps' paths go. Empty: the base URL with ws:// or wss://.",
+    )
     allowed_hosts = models.CharField(
         max_length=1000,
         blank=True,
         help_text="Comma-separated host names probes may reach. Empty: the hosts of the URLs above.",
     )
-    client_id = models.CharField(max_length=200, blank=True)
-    client_secret_env = models.CharField(
-        max_length=100,
+    variables = models.JSONField(
+        default=dict,
         blank=True,
-        help_text="Name of the environment variable that holds the client secret on the workers.",
+        validators=[validate_variables],
+        help_text="Overrides of suite variables; secrets only as ${env.NAME}.",
     )
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created = models.DateTimeField(default=timezone.now)
@@ -52,28 +85,32 @@ class Environment(models.Model):
 
     @property
     def effective_ws_url(self) -> str:
-        if self.ws_url:
-            return self.ws_url
-        parts = urlsplit(self.base_url)
-        scheme = "wss" if parts.scheme == "https" else "ws"
-        return f"{scheme}://{parts.netloc}/ws"
+        return websocket_origin(self.ws_url or self.base_url)
 
     def allowed_host_set(self) -> set[str]:
         hosts = {h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()}
         if not hosts:
-            hosts = {urlsplit(u).hostname or "" for u in (self.base_url, self.effective_ws_url)}
+            hosts = {(urlsplit(u).hostname or "").lower() for u in (self.base_url, self.effective_ws_url)}
         return hosts - {""}
 
 
 class Suite(models.Model):
-    """A named, versioned set of checks, loaded from a file under version control."""
+    """A named set of checks. A *probe* suite is loaded from a suite file and run by
+    Goldpath's workers; each load that changes it makes a new immutable SuiteVersion. An
+    *import* suite receives results of CI pipelines. The origin is fixed at creation."""
+
+    class Origin(models.TextChoices):
+        PROBE = "probe", "probe suite"
+        IMPORT = "import", "import suite"
 
     name = models.SlugField(max_length=64, unique=True)
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    version = models.CharField(max_length=64, help_text="Content hash of the definition file.")
-    source_path = models.CharField(max_length=500, blank=True)
-    definition = models.JSONField(default=dict, help_text="The parsed suite file.")
+    origin = models.CharField(max_length=10, choices=Origin, default=Origin.PROBE)
+    current_version = models.ForeignKey(
+        "SuiteVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source_path = models.CharField(max_length=500, blank=True, help_text="The file the current version came from.")
     loaded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -81,6 +118,35 @@ class Suite(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def definition(self) -> dict:
+        """The current version's definition (empty for import suites)."""
+        return self.current_version.definition if self.current_version else {}
+
+
+class SuiteVersion(models.Model):
+    """A suite's definition as it was loaded: runs point at the version they ran, so old
+    reports, resumed runs and reruns use it, not whatever the file says today."""
+
+    suite = models.ForeignKey(Suite, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the definition: same content, same version.")
+    definition = models.JSONField(help_text="The validated suite file, as data.")
+    source = models.TextField(blank=True, help_text="The file's text.")
+    source_path = models.CharField(max_length=500, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["suite", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["suite", "number"], name="suiteversion_unique_number"),
+            models.UniqueConstraint(fields=["suite", "digest"], name="suiteversion_unique_digest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.suite.name} v{self.number}"
 
 
 class Category(models.Model):
@@ -101,20 +167,23 @@ class Category(models.Model):
 
 
 class ImpactTag(models.Model):
-    """A business capability and the monthly recurring revenue that depends on it."""
+    """A business capability of one suite and the monthly recurring revenue that depends on
+    it (two suites may both name "Chat" with their own figures)."""
 
     class Severity(models.TextChoices):
         HIGH = "high"
         MEDIUM = "medium"
         LOW = "low"
 
-    name = models.CharField(max_length=100, unique=True)
+    suite = models.ForeignKey(Suite, on_delete=models.CASCADE, related_name="impact_tags")
+    name = models.CharField(max_length=100)
     mrr = models.PositiveIntegerField(help_text="Monthly recurring revenue, in dollars.")
     severity = models.CharField(max_length=10, choices=Severity, default=Severity.MEDIUM)
     description = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-mrr", "name"]
+        constraints = [models.UniqueConstraint(fields=["suite", "name"], name="impacttag_unique_name")]
 
     def __str__(self) -> str:
         return self.name
@@ -131,7 +200,11 @@ class TestCase(models.Model):
     name = models.CharField(max_length=300)
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="test_cases")
     impact_tags = models.ManyToManyField(ImpactTag, blank=True, related_name="test_cases")
-    kind = models.CharField(max_length=50, blank=True, help_text="Probe kind; empty when imported.")
+    declares = models.CharField(
+        max_length=50,
+        blank=True,
+        help_text="The evidence its steps can show (http ws sse auth); empty when imported.",
+    )
     order = models.PositiveIntegerField(default=0)
     active = models.BooleanField(default=True, help_text="Still defined in the suite file.")
 
@@ -182,7 +255,7 @@ class RunQuerySet(models.QuerySet):
     def for_lists(self) -> RunQuerySet:
         """With environment and suite names, without the suite's whole definition (decoding
         it for every listed run cost more than the query)."""
-        return self.select_related("environment", "suite").defer("suite__definition", "suite__description")
+        return self.select_related("environment", "suite").defer("suite__description")
 
 
 class Run(models.Model):
@@ -201,7 +274,14 @@ class Run(models.Model):
 
     environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="runs")
     suite = models.ForeignKey(Suite, on_delete=models.PROTECT, related_name="runs")
-    suite_version = models.CharField(max_length=64, blank=True)
+    version = models.ForeignKey(
+        SuiteVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="runs",
+        help_text="Empty for imports.",
+    )
     trigger = models.CharField(max_length=20, choices=Trigger, default=Trigger.MANUAL)
     triggered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
@@ -213,6 +293,7 @@ class Run(models.Model):
     )
     base_url = models.CharField(max_length=500, help_text="Where this run's probes were sent.")
     ws_url = models.CharField(max_length=500, blank=True)
+    variables = models.JSONField(default=dict, blank=True, help_text="The environment's variables when it was created.")
 
     status = models.CharField(max_length=20, choices=RunStatus, default=RunStatus.QUEUED)
     verdict = models.CharField(max_length=20, choices=Verdict, blank=True)
@@ -257,6 +338,11 @@ class Run(models.Model):
     @property
     def is_done(self) -> bool:
         return not ALLOWED_TRANSITIONS[self.status]
+
+    @property
+    def definition(self) -> dict:
+        """The definition of the suite version this run ran (empty for imports)."""
+        return self.version.definition if self.version_id and self.version else {}
 
     @property
     def pass_rate(self) -> float | None:
@@ -316,6 +402,7 @@ class Measurement(models.Model):
     samples = models.JSONField(default=list, blank=True)
     ok = models.BooleanField(null=True)
     note = models.CharField(max_length=500, blank=True)
+    percentile = models.FloatField(default=95, help_text="The percentile p95 holds and the target judges.")
 
     class Meta:
         ordering = ["id"]
@@ -337,12 +424,25 @@ class FailureRule(models.Model):
 
     Rules are tried in ``order``; the first whose conditions all hold wins. The built-in
     set is created by a migration and may be edited, reordered or extended in the admin.
+    Probe failures carry a code and details; imported results only a message.
     """
 
     name = models.SlugField(max_length=64, unique=True, help_text="The class name results carry.")
     label = models.CharField(max_length=200)
-    message_regex = models.CharField(max_length=500, blank=True, validators=[validate_regex])
-    close_code = models.PositiveIntegerField(null=True, blank=True, help_text="WebSocket close code seen.")
+    code = models.CharField(
+        max_length=200, blank=True, help_text="Failure codes it matches, space-separated; * matches any part (ws.*)."
+    )
+    details = models.JSONField(
+        default=dict, blank=True, help_text='Details the failure must carry, e.g. {"close_code": 1000}.'
+    )
+    qualifier = models.CharField(
+        max_length=50,
+        blank=True,
+        help_text="A detail whose value is added to the class (metric: one class per metric).",
+    )
+    message_regex = models.CharField(
+        max_length=500, blank=True, validators=[validate_regex], help_text="Tried on the first 4 KB of the message."
+    )
     http_status_min = models.PositiveIntegerField(null=True, blank=True)
     http_status_max = models.PositiveIntegerField(null=True, blank=True)
     order = models.PositiveIntegerField(default=100)
@@ -415,20 +515,7 @@ class ApiToken(models.Model):
 
 # Webhook alerts (runs.alerts decides and builds payloads; runs.tasks delivers).
 
-# Link-local ranges hold the cloud metadata services (169.254.169.254, fd00:ec2::254 on
-# AWS IPv6, 100.100.100.200 on Alibaba); a webhook must never be a way to read them.
-BLOCKED_WEBHOOK_NETWORKS = tuple(
-    ipaddress.ip_network(net) for net in ("169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32")
-)
 MASK_TAIL_CHARS = 4
-
-
-def blocked_address(ip: str) -> bool:
-    """True for link-local and cloud-metadata addresses (also as IPv4-mapped IPv6)."""
-    address = ipaddress.ip_address(ip.split("%", 1)[0])
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return address.is_link_local or any(address in net for net in BLOCKED_WEBHOOK_NETWORKS)
 
 
 def mask_url(url: str) -> str:
@@ -456,11 +543,8 @@ def validate_webhook_url(value: str) -> None:
         raise ValidationError("That is not a usable URL (check the host and port).") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError("A webhook URL starts with http:// or https:// and names a host.")
-    try:
-        literal = blocked_address(parts.hostname)
-    except ValueError:
-        literal = False  # a host name; the form and the delivery check what it resolves to
-    if literal or parts.hostname.lower().rstrip(".") in ("metadata.google.internal", "metadata"):
+    # A host name is checked again, on the address it resolves to, before each delivery.
+    if blocked_host(parts.hostname):
         raise ValidationError(f"Webhooks may not target link-local or cloud-metadata addresses ({parts.hostname}).")
 
 

@@ -29,7 +29,7 @@ def overview_rows() -> list[OverviewRow]:
     """Four queries whatever the history's size: pairs with their last run time, each
     pair's latest full run (by id), and a bounded slice of recent runs for sparklines."""
     environments = {e.pk: e for e in Environment.objects.all()}
-    suites = {s.pk: s for s in Suite.objects.defer("definition", "description")}
+    suites = {s.pk: s for s in Suite.objects.defer("description")}
     last_run = {
         (row["environment_id"], row["suite_id"]): row["last"]
         for row in Run.objects.values("environment_id", "suite_id").annotate(last=Max("created")).order_by()

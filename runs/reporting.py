@@ -25,7 +25,7 @@ def result_facts(result: Result) -> ResultFacts:
         critical=test_case.category.critical,
         message=result.message,
         node_id=test_case.node_id,
-        kind=test_case.kind,
+        declares=test_case.declares,
         impact=tuple(tag.name for tag in test_case.impact_tags.all()),
         failure_class=result.failure_class,
         evidence=result.evidence or {},
@@ -40,6 +40,7 @@ def metric_facts(measurement: Measurement) -> MetricFacts:
 
 
 def tag_mrr(results: list[Result]) -> dict[str, int]:
+    """MRR by impact tag name, for the tags of these results (all of one suite)."""
     return {tag.name: tag.mrr for r in results for tag in r.test_case.impact_tags.all()}
 
 
@@ -48,7 +49,11 @@ def load_results(run: Run) -> list[Result]:
 
 
 def defined_requests(run: Run) -> dict[str, int]:
-    return {c["id"]: len(c.get("requests", [])) for c in run.suite.definition.get("checks", [])}
+    """Request steps per check of the version the run ran, times its samples."""
+    return {
+        c["id"]: sum(1 for step in c.get("steps", []) if "request" in step) * c.get("repeat", 1)
+        for c in run.definition.get("checks", [])
+    }
 
 
 @dataclass
@@ -123,7 +128,7 @@ def build_report(run: Run) -> RunReport:
     metrics = [metric_facts(m) for m in measurements]
     order = list(run.suite.categories.values_list("name", flat=True))
     rows, total = category_table(facts, order)
-    definitions = run.suite.definition.get("critical_metrics", [])
+    definitions = run.definition.get("critical_metrics", [])
     return RunReport(
         run=run,
         results=results,
@@ -150,6 +155,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
         "suite": run.suite.name,
         "environment": run.environment.name,
         "base_url": run.base_url,
+        "suite_version": run.version.number if run.version else None,
         "trigger": run.trigger,
         "created": run.created.isoformat(),
         "started_at": run.started_at.isoformat() if run.started_at else None,
@@ -206,6 +212,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
                 "p50_ms": m.p50,
                 "p95_ms": m.p95,
                 "target_ms": m.target,
+                "percentile": m.percentile,
                 "samples": len(m.samples),
                 "ok": m.ok,
                 "note": m.note,

@@ -15,7 +15,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from runs.models import Environment, Run, Suite
 from runs.services import create_run
 
-SCHEDULED_RUN_TASK = "probes.run_scheduled"
+SCHEDULED_RUN_TASK = "runs.run_scheduled"
 MIN_EVERY_MINUTES = 1
 
 

@@ -6,31 +6,36 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from kombu.utils.url import maybe_sanitize_url
 
+from probes.engine import CheckOutcome
 from runs import alerts, history
 from runs.analysis.classification import Rule, classify
 from runs.analysis.facts import ResultFacts
-from runs.analysis.mock import (
-    NETWORK_KINDS,
-    auth_never_enforced,
-    realness,
-    result_indicators,
-    round_trip_ms,
-    run_indicators,
-)
+from runs.analysis.mock import auth_never_enforced, realness, result_indicators, round_trip_ms, run_indicators
 from runs.analysis.mrr import mrr_at_risk
 from runs.analysis.verdict import DEFAULT_MIN_PASS_RATE, compute_verdict
-from runs.models import ALLOWED_TRANSITIONS, Environment, Measurement, Result, Run, RunStatus, Suite, TestCase
+from runs.models import (
+    ALLOWED_TRANSITIONS,
+    Environment,
+    Measurement,
+    Result,
+    Run,
+    RunStatus,
+    Suite,
+    SuiteVersion,
+    TestCase,
+)
 from runs.reporting import load_results, result_facts, tag_mrr
 
 logger = logging.getLogger(__name__)
 
-EXECUTE_RUN_TASK = "probes.execute_run"
+EXECUTE_RUN_TASK = "runs.execute_run"
 MAX_MESSAGE_CHARS = 10_000
 OUTCOME_COUNTERS = {
     Result.Outcome.PASSED: "passed",
@@ -42,6 +47,20 @@ OUTCOME_COUNTERS = {
 
 class DispatchError(Exception):
     """The run could not be handed to the broker; the run was marked as error."""
+
+
+class NotRunnable(ValueError):
+    """A suite Goldpath cannot run: it holds imported results, or it has no version."""
+
+
+def ensure_runnable(suite: Suite) -> None:
+    """The one rule for every way to start a run (page, API, schedule, command)."""
+    if suite.origin == Suite.Origin.IMPORT:
+        raise NotRunnable(
+            f"suite {suite.name!r} holds results imported from CI; Goldpath has no checks of its own to run for it"
+        )
+    if suite.current_version_id is None:
+        raise NotRunnable(f"suite {suite.name!r} has no loaded version; load its suite file first")
 
 
 def transition(run: Run, to: str, **fields) -> bool:
@@ -70,20 +89,23 @@ def create_run(
     base_url: str | None = None,
     ws_url: str | None = None,
     request_key: str | None = None,
+    version: SuiteVersion | None = None,
 ) -> Run:
-    """Store a queued run and dispatch it to the workers once the row is committed.
+    """Store a queued run of ``version`` (default: the suite's current one) and dispatch it
+    to the workers once the row is committed.
 
     A ``request_key`` (one per rendered form) makes a repeated submission — a double
     click, a retried request — return the run the first one created.
     """
     if request_key and (existing := Run.objects.filter(request_key=request_key).first()):
         return existing
+    ensure_runnable(suite)
     test_cases = list(test_cases)
     try:
         with transaction.atomic():
             run = Run.objects.create(
                 suite=suite,
-                suite_version=suite.version,
+                version=version or suite.current_version,
                 environment=environment,
                 trigger=trigger,
                 triggered_by=user,
@@ -93,6 +115,7 @@ def create_run(
                 request_key=request_key or None,
                 base_url=base_url or environment.base_url,
                 ws_url=ws_url or environment.effective_ws_url,
+                variables=environment.variables,
             )
             if test_cases:
                 run.scope_test_cases.set(test_cases)
@@ -128,7 +151,8 @@ def rerun_test_cases(parent: Run, scope: str, *, category_id: int | None = None,
 
 
 def create_rerun(parent: Run, scope: str, user, *, category_id=None, test_case_id=None, request_key=None) -> Run:
-    """A child run of ``parent`` over ``scope`` (all, failed, a category or one test)."""
+    """A child run of ``parent`` over ``scope`` (all, failed, a category or one test), of
+    the suite version ``parent`` ran."""
     test_cases = rerun_test_cases(parent, scope, category_id=category_id, test_case_id=test_case_id)
     return create_run(
         parent.suite,
@@ -141,15 +165,14 @@ def create_rerun(parent: Run, scope: str, user, *, category_id=None, test_case_i
         base_url=parent.base_url,
         ws_url=parent.ws_url,
         request_key=request_key,
+        version=parent.version,
     )
 
 
 def dispatch_run(run: Run, raise_error: bool = True) -> None:
     """Send the run to the broker; if that fails, end it as error with what to do."""
-    from dashboard.celery import app
-
     try:
-        app.send_task(
+        current_app.send_task(
             EXECUTE_RUN_TASK,
             args=[run.pk],
             retry=True,
@@ -169,7 +192,7 @@ def dispatch_run(run: Run, raise_error: bool = True) -> None:
 
 def claim_run(run_id: int, worker: str) -> Run | None:
     """Take a queued run for this worker, or None if it is gone, cancelled or taken."""
-    run = Run.objects.select_related("suite", "environment").filter(pk=run_id).first()
+    run = Run.objects.select_related("suite", "environment", "version").filter(pk=run_id).first()
     if run is None:
         return None
     now = timezone.now()
@@ -202,7 +225,7 @@ def reap_stale_runs() -> list[tuple[int, str]]:
     stale = Run.objects.filter(
         status=RunStatus.RUNNING, heartbeat_at__lt=now - timedelta(seconds=settings.GOLDPATH_STALE_AFTER)
     )
-    for run in stale.select_related("suite", "environment"):
+    for run in stale.select_related("suite", "environment", "version"):
         last = run.heartbeat_at.strftime("%H:%M:%S %Z")
         if run.attempts < settings.GOLDPATH_MAX_ATTEMPTS:
             if transition(run, RunStatus.QUEUED, status_message=f"Resumed: worker {run.worker} stopped at {last}."):
@@ -239,9 +262,9 @@ def _aware(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, tz=UTC)
 
 
-def record_result(run: Run, test_case: TestCase, outcome, rules: list[Rule] | None = None) -> Result:
-    """Store one check's outcome (a ``probes.base.CheckOutcome``), classified if it failed,
-    and bump the run's live counters. Pass ``rules`` to classify a batch with one query."""
+def record_result(run: Run, test_case: TestCase, outcome: CheckOutcome, rules: list[Rule] | None = None) -> Result:
+    """Store one check's outcome, classified if it failed, and bump the run's live
+    counters. Pass ``rules`` to classify a batch with one query."""
     rules = history.active_rules() if rules is None else rules
     failing = outcome.outcome in (Result.Outcome.FAILED, Result.Outcome.ERROR)
     with transaction.atomic():
@@ -251,8 +274,9 @@ def record_result(run: Run, test_case: TestCase, outcome, rules: list[Rule] | No
             outcome=outcome.outcome,
             duration_s=outcome.duration_s,
             message=truncate(outcome.message),
-            failure_class=classify(outcome.message, outcome.evidence, rules) if failing else "",
+            failure_class=classify(outcome.message, outcome.failure, rules) if failing else "",
             evidence=outcome.evidence,
+            attempt=outcome.attempts,
             started_at=_aware(outcome.started_at),
             finished_at=_aware(outcome.finished_at),
         )
@@ -270,6 +294,7 @@ def record_result(run: Run, test_case: TestCase, outcome, rules: list[Rule] | No
                 samples=metric.samples,
                 ok=metric.ok,
                 note=metric.note[:500],
+                percentile=metric.percentile,
             )
             for metric in outcome.metrics
         )
@@ -283,13 +308,13 @@ def record_result(run: Run, test_case: TestCase, outcome, rules: list[Rule] | No
 def result_flags(facts: list[ResultFacts]) -> list[list[str]]:
     """Each result's mock indicators, in order."""
     rtt = round_trip_ms(facts)
-    return [result_indicators(fact, rtt, declares_network=fact.kind in NETWORK_KINDS) for fact in facts]
+    return [result_indicators(fact, rtt) for fact in facts]
 
 
 def analyse_run(run: Run, facts: list[ResultFacts], tag_mrr: dict[str, int], flagged: int) -> dict:
     """The analysis a finished run keeps: verdict, MRR at risk, realness, indicators, flaky."""
     run_flags = run_indicators(history.measurement_history(run), auth_never_enforced(facts))
-    min_pass_rate = run.suite.definition.get("verdict", {}).get("min_pass_rate", DEFAULT_MIN_PASS_RATE)
+    min_pass_rate = run.definition.get("verdict", {}).get("min_pass_rate", DEFAULT_MIN_PASS_RATE)
     return {
         "verdict": compute_verdict(facts, min_pass_rate),
         "mrr_at_risk": mrr_at_risk(facts, tag_mrr).total,

@@ -1,24 +1,175 @@
-"""Celery task: deliver one webhook alert, retrying with backoff on transient failures."""
+"""Celery tasks, each taking an id: execute a run (its checks through the probe engine,
+each result stored as it comes), fire a schedule, deliver a webhook alert. Every worker
+also runs a reaper for runs and deliveries whose worker or broker lost them."""
 
 from __future__ import annotations
 
 import logging
 import socket
+import threading
+import time
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_ready, worker_shutting_down
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.utils import timezone
 
-from probes.base import netloc
-from runs.alerts import DELIVER_TASK, MAX_ATTEMPTS, TEST, retry_delay
-from runs.models import WebhookDelivery, blocked_address, mask_url
+from probes.engine import run_checks
+from probes.net import NetworkPolicy, blocked_address, netloc
+from probes.runtime import RunTarget
+from probes.suite.model import Check
+from probes.suite.model import Suite as SuiteModel
+from runs.alerts import DELIVER_TASK, MAX_ATTEMPTS, TEST, resend_lost_deliveries, retry_delay
+from runs.history import active_rules
+from runs.models import Run, TestCase, WebhookDelivery, mask_url
+from runs.schedules import SCHEDULED_RUN_TASK, start_scheduled_run
+from runs.services import (
+    EXECUTE_RUN_TASK,
+    NotRunnable,
+    claim_run,
+    fail_run,
+    finish_run,
+    heartbeat,
+    reap_stale_runs,
+    record_result,
+)
+from runs.suites import VersionCannotRun, run_model
 
 logger = logging.getLogger(__name__)
+
+
+def checks_for_run(run: Run, model: SuiteModel) -> tuple[list[Check], dict[str, TestCase]]:
+    """The version's checks within the run's scope, minus any already stored (a resumed run)."""
+    test_cases = {tc.node_id: tc for tc in run.suite.test_cases.all()}
+    scoped = set(run.scope_test_cases.values_list("node_id", flat=True))
+    done = set(run.results.values_list("test_case__node_id", flat=True))
+    checks = [
+        check
+        for check in model.checks
+        if check.id in test_cases and (not scoped or check.id in scoped) and check.id not in done
+    ]
+    return checks, test_cases
+
+
+def run_target(run: Run, model: SuiteModel) -> RunTarget:
+    """Where the run's probes go and with what: the URLs and variables the run was created
+    with, the environment's allowed hosts, secrets from this worker's environment."""
+    return RunTarget(
+        model,
+        base_url=run.base_url,
+        ws_url=run.ws_url,
+        policy=NetworkPolicy(frozenset(run.environment.allowed_host_set()), settings.GOLDPATH_ALLOW_LINK_LOCAL),
+        environment=run.environment.name,
+        run_id=str(run.pk),
+        variables=run.variables,
+    )
+
+
+def with_database_retry(function, *args):
+    """Call ``function``; while the database is unreachable, reconnect and retry with
+    backoff for up to GOLDPATH_DB_RETRY_FOR seconds, so a result measured during an
+    outage is written when the database is back rather than lost."""
+    deadline = time.monotonic() + settings.GOLDPATH_DB_RETRY_FOR
+    delay = 0.5
+    while True:
+        try:
+            return function(*args)
+        except (OperationalError, InterfaceError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
+            connection.close()
+            time.sleep(delay)
+            delay = min(delay * 2, 10)
+
+
+@shared_task(name=EXECUTE_RUN_TASK, bind=True, acks_late=True, ignore_result=True)
+def execute_run(self, run_id: int) -> None:
+    run = claim_run(run_id, self.request.hostname or "worker")
+    if run is None:
+        logger.info("run %s: nothing to do (deleted, cancelled or already taken)", run_id)
+        return
+    logger.info("run %s: started on %s", run_id, run.base_url)
+    try:
+        model = run_model(run)
+        checks, test_cases = checks_for_run(run, model)
+        rules = active_rules()
+        beat = partial(heartbeat, run)
+        outcomes = run_checks(checks, run_target(run, model), on_idle=beat, idle_every_s=settings.GOLDPATH_HEARTBEAT)
+        with closing(outcomes):  # however this ends, the probes stop and their sockets close
+            for outcome in outcomes:
+                with_database_retry(record_result, run, test_cases[outcome.check_id], outcome, rules)
+        with_database_retry(finish_run, run)
+    except (VersionCannotRun, NotRunnable) as exc:
+        fail_run(run, f"The run could not start: {exc}.")
+    except SoftTimeLimitExceeded:
+        fail_run(
+            run,
+            f"The run passed its time limit (GOLDPATH_RUN_TIME_LIMIT={settings.GOLDPATH_RUN_TIME_LIMIT} s) "
+            "and was stopped; the results stored so far are kept.",
+        )
+    except Exception as exc:
+        logger.exception("run %s: internal error", run_id)
+        fail_run(
+            run,
+            f"The worker hit an internal error ({type(exc).__name__}: {exc}); "
+            "results so far are kept. Rerun to try again.",
+        )
+    else:
+        logger.info("run %s: %s %s", run_id, run.status, run.verdict)
+
+
+@shared_task(name=SCHEDULED_RUN_TASK, ignore_result=True, soft_time_limit=50, time_limit=60)
+def run_scheduled(suite: str, environment: str, every_s: int) -> None:
+    """Fired by celery beat; one run per schedule slot, however many beats fire it."""
+    try:
+        run = start_scheduled_run(suite, environment, every_s)
+    except NotRunnable as exc:
+        logger.warning("schedule of %s on %s: %s", suite, environment, exc)
+        return
+    if run is None:
+        logger.warning("schedule of %s on %s: the suite or environment no longer exists", suite, environment)
+
+
+_reaper_stop = threading.Event()
+
+
+def _reap_forever() -> None:
+    while not _reaper_stop.wait(settings.GOLDPATH_REAPER_INTERVAL):
+        try:
+            for run_id, action in reap_stale_runs():
+                logger.warning("reaper: run %s %s", run_id, action)
+            for delivery_id in resend_lost_deliveries():
+                logger.warning("reaper: webhook delivery %s overdue; queued again", delivery_id)
+        except Exception:  # the reaper must outlive a database that is down for a while
+            logger.exception("reaper: pass failed; trying again in %s s", settings.GOLDPATH_REAPER_INTERVAL)
+        finally:
+            close_old_connections()
+
+
+@worker_ready.connect
+def start_reaper(**kwargs) -> None:
+    """Every worker looks for runs whose worker died; conditional updates keep them from
+    stepping on each other, so no run stays 'running' while any worker is alive."""
+    _reaper_stop.clear()
+    threading.Thread(target=_reap_forever, name="goldpath-reaper", daemon=True).start()
+
+
+@worker_shutting_down.connect
+def stop_reaper(**kwargs) -> None:
+    _reaper_stop.set()
+
+
+# Webhook deliveries.
 
 TIMEOUT_S = 10.0
 TIME_LIMIT_S = 60

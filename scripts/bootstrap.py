@@ -28,10 +28,11 @@ def ensure_venv(requirements: str) -> Path:
     marker = VENV_DIR / f".installed-{Path(requirements).stem}"
     if not marker.exists() or marker.read_text() != digest:
         print(f"Installing {requirements} …", flush=True)
-        subprocess.run(
-            [str(VENV_PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r",
-             str(BASE_DIR / requirements)],
-            check=True,
-        )
+        pip = [str(VENV_PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+        subprocess.run([*pip, "-r", str(BASE_DIR / requirements)], check=True)
+        # Packages whose declared requirements conflict with others (the file says why).
+        no_deps = BASE_DIR / f"{Path(requirements).stem}-nodeps.txt"
+        if no_deps.exists():
+            subprocess.run([*pip, "--no-deps", "-r", str(no_deps)], check=True)
         marker.write_text(digest)
     return VENV_PYTHON

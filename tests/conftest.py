@@ -164,22 +164,17 @@ def target_factory():
 
 @pytest.fixture
 def golden_path(db):
-    from probes.suite_loader import load_suite_file
+    from runs.suites import load_suite_path
 
-    return load_suite_file(settings.GOLDPATH_SUITES_DIR / "golden-path.yaml")
+    return load_suite_path(settings.GOLDPATH_SUITES_DIR / "golden-path.yaml")
 
 
 @pytest.fixture
 def environment_for():
-    """An Environment that points at a running target."""
+    """An Environment that points at a running target (the golden path's variables default
+    to the target's demo client; GOLDPATH_TARGET_SECRET is set above)."""
 
-    def make(server: TargetServer, name: str = "local"):
-        return EnvironmentFactory(
-            name=name,
-            base_url=server.base_url,
-            ws_url=server.ws_url,
-            client_id=server.client_id,
-            client_secret_env="GOLDPATH_TARGET_SECRET",
-        )
+    def make(server: TargetServer, name: str = "local", **fields):
+        return EnvironmentFactory(name=name, base_url=server.base_url, **fields)
 
     return make

@@ -4,7 +4,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from runs.models import Category, Environment, ImpactTag, Result, Run, Suite, TestCase
+from runs.models import Category, Environment, ImpactTag, Result, Run, Suite, SuiteVersion, TestCase
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -23,8 +23,6 @@ class EnvironmentFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"env{n}")
     base_url = "http://127.0.0.1:9"
-    client_id = "goldpath-demo"
-    client_secret_env = "GOLDPATH_TARGET_SECRET"
 
 
 class SuiteFactory(factory.django.DjangoModelFactory):
@@ -34,8 +32,17 @@ class SuiteFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"suite{n}")
     title = factory.LazyAttribute(lambda o: o.name.title())
-    version = "test"
-    definition = factory.LazyFunction(lambda: {"checks": []})
+    origin = Suite.Origin.PROBE
+
+    @factory.post_generation
+    def version(suite, create, definition, **kwargs):
+        """A probe suite gets a current version (``version={...}`` gives its definition)."""
+        if not create or suite.origin != Suite.Origin.PROBE or suite.current_version_id:
+            return
+        suite.current_version = SuiteVersion.objects.create(
+            suite=suite, number=1, digest=f"test-{suite.pk}", definition=definition or {"name": suite.name, "checks": []}
+        )
+        suite.save(update_fields=["current_version"])
 
 
 class CategoryFactory(factory.django.DjangoModelFactory):
@@ -49,8 +56,9 @@ class CategoryFactory(factory.django.DjangoModelFactory):
 class ImpactTagFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = ImpactTag
-        django_get_or_create = ("name",)
+        django_get_or_create = ("suite", "name")
 
+    suite = factory.SubFactory(SuiteFactory)
     name = factory.Sequence(lambda n: f"Capability {n}")
     mrr = 10_000
 
@@ -71,6 +79,7 @@ class RunFactory(factory.django.DjangoModelFactory):
 
     environment = factory.SubFactory(EnvironmentFactory)
     suite = factory.SubFactory(SuiteFactory)
+    version = factory.SelfAttribute("suite.current_version")
     base_url = factory.SelfAttribute("environment.base_url")
     status = Run._meta.get_field("status").default
     started_at = factory.LazyFunction(timezone.now)

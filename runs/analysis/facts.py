@@ -18,7 +18,7 @@ class ResultFacts:
     critical: bool = False
     message: str = ""
     node_id: str = ""
-    kind: str = ""
+    declares: str = ""  # what evidence its steps can show ("http ws auth"); "" when imported
     impact: tuple[str, ...] = ()
     failure_class: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)

@@ -1,9 +1,11 @@
 """Mock indicators: evidence that a "passing" check may never have touched the network.
 
-Per result: near-zero duration, no network evidence where the check declares network,
-faster than the round trip to the host measured in the same run. Per run: measurements
-identical across recent runs (constants in test code), auth never enforced. The realness
-score counts the evidence dimensions a run shows.
+Per result: near-zero duration, no network evidence where the check's steps declare
+network, faster than the round trip to the host measured in the same run. Per run:
+measurements identical across recent runs (constants in test code), auth never enforced.
+The realness score counts the evidence dimensions a run shows. Everything is read from the
+generic evidence (probes/evidence.py) and what a check's steps declare (``http``, ``ws``,
+``sse``, ``auth``), never from knowing a check by name.
 """
 
 from __future__ import annotations
@@ -20,10 +22,7 @@ from runs.analysis.facts import ResultFacts
 NEAR_ZERO_S = 0.001
 REAL_THRESHOLD = 0.6
 CONSTANT_RUNS = 3
-HTTP_KINDS = frozenset({"http", "auth", "performance"})
-WS_KINDS = frozenset({"ws_connect", "ws_send", "ws_events", "ws_fanout", "performance"})
-AUTH_KINDS = frozenset({"auth", "ws_connect"})
-NETWORK_KINDS = HTTP_KINDS | WS_KINDS
+NETWORK = frozenset({"http", "ws", "sse"})
 
 NEAR_ZERO = "near-zero-duration"
 NO_NETWORK = "no-network-evidence"
@@ -56,9 +55,17 @@ def _requests(evidence: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in evidence.get("requests") or [] if isinstance(r, dict)]
 
 
+def _connections(evidence: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in evidence.get("connections") or [] if isinstance(c, dict)]
+
+
+def declared(result: ResultFacts) -> set[str]:
+    return set(result.declares.split())
+
+
 def has_network_evidence(evidence: dict[str, Any]) -> bool:
     return any(r.get("status") for r in _requests(evidence)) or any(
-        r.get("handshake_status") for r in websocket_records(evidence)
+        c.get("handshake_status") for c in _connections(evidence)
     )
 
 
@@ -70,14 +77,14 @@ def round_trip_ms(results: Sequence[ResultFacts]) -> float | None:
     return min(times) if times else None
 
 
-def result_indicators(result: ResultFacts, rtt_ms: float | None, declares_network: bool) -> list[str]:
+def result_indicators(result: ResultFacts, rtt_ms: float | None) -> list[str]:
     """Indicators for one passing result (a failure is already suspicious in its own way)."""
     if result.outcome != "passed":
         return []
     flags = []
     if result.duration_s < NEAR_ZERO_S:
         flags.append(NEAR_ZERO)
-    if declares_network and not has_network_evidence(result.evidence):
+    if declared(result) & NETWORK and not has_network_evidence(result.evidence):
         flags.append(NO_NETWORK)
     if rtt_ms is not None and result.duration_s * 1000 < rtt_ms:
         flags.append(FASTER_THAN_RTT)
@@ -103,8 +110,9 @@ def auth_enforced(results: Sequence[ResultFacts]) -> bool:
 
 def auth_never_enforced(results: Sequence[ResultFacts]) -> bool:
     """No check saw the service refuse a missing or bad credential, though one could have
-    (a check of an auth-testing kind ran, or the results carry no kinds — imported runs)."""
-    could_see = any(f.kind in AUTH_KINDS or not f.kind for f in results)
+    (a check with a step that expects a refusal ran, or the results declare nothing —
+    imported runs)."""
+    could_see = any("auth" in declared(f) or not f.declares for f in results)
     return bool(results) and could_see and not auth_enforced(results)
 
 
@@ -126,13 +134,13 @@ def _overlapping(results: Sequence[ResultFacts]) -> bool:
 def dimensions_seen(results: Sequence[ResultFacts]) -> dict[str, bool]:
     with_evidence = [f for f in results if f.evidence]
     requests = [r for f in with_evidence for r in _requests(f.evidence)]
-    sockets = [w for f in with_evidence for w in websocket_records(f.evidence)]
+    sockets = [c for f in with_evidence for c in _connections(f.evidence)]
     return {
         "dns": any(r.get("dns_ms") is not None for r in requests + sockets),
         "tcp_connect": any(r.get("connect_ms") for r in requests),
         "tls": any(r.get("tls_ms") for r in requests),
         "http_timing": any(r.get("first_byte_ms") for r in requests),
-        "ws_handshake": any(w.get("handshake_ms") for w in sockets),
+        "ws_handshake": any(w.get("handshake_ms") for w in sockets if w.get("type") == "websocket"),
         "headers": any(r.get("headers_seen") for r in requests + sockets),
         "network_io": any(r.get("bytes_in") or r.get("bytes_out") for r in requests + sockets),
         "auth": auth_enforced(results),
@@ -150,21 +158,19 @@ def _is_address(host: str) -> bool:
 
 def applicable_dimensions(results: Sequence[ResultFacts]) -> list[str]:
     """The dimensions the checks that ran could show: a WebSocket-only rerun cannot show
-    HTTP timing, plain http:// cannot show TLS. Results without a kind (imported) could
-    show anything, so every dimension applies to them."""
-    kinds = {f.kind for f in results}
-    if "" in kinds:
+    HTTP timing, plain http:// cannot show TLS. Results that declare nothing (imported)
+    could show anything, so every dimension applies to them."""
+    if any(not f.declares for f in results):
         return [key for key, _ in DIMENSIONS]
+    kinds = set().union(*(declared(f) for f in results)) if results else set()
     keys = set()
-    if kinds & HTTP_KINDS:
+    if kinds & {"http", "sse"}:
         keys |= {"dns", "tcp_connect", "http_timing", "headers", "network_io"}
-    if kinds & WS_KINDS:
+    if "ws" in kinds:
         keys |= {"dns", "ws_handshake", "headers", "network_io"}
-    if kinds & AUTH_KINDS:
+    if "auth" in kinds:
         keys.add("auth")
-    urls = [
-        r.get("url", "") for f in results if f.evidence for r in _requests(f.evidence) + websocket_records(f.evidence)
-    ]
+    urls = [r.get("url", "") for f in results if f.evidence for r in _requests(f.evidence) + _connections(f.evidence)]
     if any(u.startswith(("https:", "wss:")) for u in urls):
         keys.add("tls")
     if urls and all(_is_address(urlsplit(u).hostname or "") for u in urls):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from statistics import median
 from urllib.parse import urlsplit
 
-from runs.analysis.classification import UNCLASSIFIED, websocket_records
+from runs.analysis.classification import UNCLASSIFIED, label_of, websocket_records
 from runs.analysis.facts import ResultFacts
 
 NORMAL_CLOSE_HINT = (
@@ -33,13 +33,16 @@ def _checks(n: int) -> str:
 
 
 def _working_context(results: Sequence[ResultFacts]) -> str:
-    """What still worked, so the reader knows where not to look."""
+    """What still worked, so the reader knows where not to look: read from the evidence of
+    every result (a failing check's first steps may have worked too)."""
+    connections = [c for r in results for c in r.evidence.get("connections") or [] if isinstance(c, dict)]
+    requests = [q for r in results for q in r.evidence.get("requests") or [] if isinstance(q, dict)]
     working = []
-    if any(r.kind == "ws_connect" and r.outcome == "passed" for r in results):
+    if any(c.get("type") == "websocket" and c.get("handshake_status") == 101 for c in connections):
         working.append("WebSocket connections opened")
-    if any(r.kind == "auth" and r.outcome == "passed" for r in results):
+    if any(r.evidence.get("auth_enforced") or r.evidence.get("auth") for r in results if r.outcome == "passed"):
         working.append("authentication succeeded")
-    if any(r.kind == "http" and r.outcome == "passed" for r in results):
+    if any(200 <= (q.get("status") or 0) < 300 for q in requests):
         working.append("HTTP endpoints answered")
     if not working:
         return ""
@@ -62,18 +65,22 @@ def _closing(group: Sequence[ResultFacts]) -> tuple[int | None, str, float | Non
 def _summary(failure_class: str, label: str, group: Sequence[ResultFacts], everything: Sequence[ResultFacts]) -> str:
     affected = f"{_checks(len(group))} affected: {_names(group)}."
     context = _working_context(everything)
-    if failure_class.startswith("ws-") and failure_class != "ws-handshake-rejected":
+    codes = {(r.evidence.get("failure") or {}).get("code") for r in group}
+    if codes & {"ws.closed", "sse.closed"}:
         code, reason, after = _closing(group)
         when = f" about {_seconds(after)} after the client's first message" if after is not None else ""
         why = NORMAL_CLOSE_HINT if code == 1000 else ""
-        closed = f"the server closed the connection with code {code} ({reason or 'no reason'}){when}"
+        with_code = f" with code {code} ({reason or 'no reason'})" if code is not None else ""
+        closed = f"the server closed the connection{with_code}{when}"
         return (
             f"{context}then {closed}. {affected}{why}"
             if context
             else f"{closed[0].upper()}{closed[1:]}. {affected}{why}"
         )
-    if failure_class == "connection-refused":
-        hosts = sorted({urlsplit(req.get("url", "")).netloc for r in group for req in r.evidence.get("requests", [])})
+    if "net.refused" in codes or failure_class == "connection-refused":
+        urls = [req.get("url", "") for r in group for req in r.evidence.get("requests") or []]
+        urls += [c.get("url", "") for r in group for c in r.evidence.get("connections") or []]
+        hosts = sorted({urlsplit(url).netloc for url in urls if url})
         where = f" at {', '.join(hosts)}" if hosts else ""
         return f"Nothing was listening{where}: connections were refused. {affected} Check the service and its URL."
     first = group[0].message.split("\n")[0][:300]
@@ -88,7 +95,7 @@ def failure_patterns(results: Sequence[ResultFacts], class_labels: Mapping[str, 
             groups.setdefault(result.failure_class or UNCLASSIFIED, []).append(result)
     patterns = []
     for failure_class, group in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
-        label = class_labels.get(failure_class, failure_class)
+        label = label_of(failure_class, class_labels)
         patterns.append(
             Pattern(failure_class, label, tuple(r.name for r in group), _summary(failure_class, label, group, results))
         )

@@ -7,7 +7,6 @@ file that fails leaves nothing behind. Imported runs get the same analysis as pr
 from __future__ import annotations
 
 import gc
-import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import BinaryIO, NamedTuple
@@ -23,7 +22,7 @@ from runs.analysis.facts import FAILING, ResultFacts
 from runs.importers.cases import ImportedCase, ImportFailed
 from runs.importers.junit import parse_junit
 from runs.importers.pytest_json import parse_pytest_json
-from runs.models import Category, Environment, ImpactTag, Result, Run, RunStatus, Suite, TestCase
+from runs.models import Category, Environment, Result, Run, RunStatus, Suite, TestCase
 from runs.services import finish_run, result_flags
 
 __all__ = ["ImportFailed", "import_results", "PARSERS"]
@@ -33,7 +32,7 @@ PARSERS: dict[str, Callable[[BinaryIO], Iterator[ImportedCase]]] = {
     "pytest-json": parse_pytest_json,
 }
 # The columns an import writes, in the order of its rows.
-TEST_CASE_FIELDS = ("suite", "node_id", "name", "category", "kind", "order", "active")
+TEST_CASE_FIELDS = ("suite", "node_id", "name", "category", "declares", "order", "active")
 RESULT_FIELDS = (
     "run",
     "test_case",
@@ -85,13 +84,8 @@ def detect_format(stream: BinaryIO) -> str:
     raise ImportFailed("unknown file format: expected JUnit XML (starting with '<') or pytest-json-report JSON")
 
 
-def category_for(case: ImportedCase, rules: Iterable[dict]) -> str:
-    """The suite file's ``import_categories`` rules (regex over 'suite classname name')
-    decide; otherwise the file's own suite name, else the first part of the class name."""
-    subject = f"{case.suite} {case.classname} {case.name}"
-    for rule in rules:
-        if re.search(rule["pattern"], subject):
-            return rule["category"][:100]
+def category_for(case: ImportedCase) -> str:
+    """The file's own suite name, else the first part of the class name."""
     return (case.suite or case.classname.split(".")[0] or "Imported")[:100]
 
 
@@ -147,14 +141,17 @@ def _store_run(
     """Store the parsed cases as one finished run, in one transaction."""
     with transaction.atomic():
         suite, _ = Suite.objects.get_or_create(
-            name=suite_slug,
-            defaults={"title": suite_name[:200], "version": "imported", "definition": {"imported": True, "checks": []}},
+            name=suite_slug, defaults={"title": suite_name[:200], "origin": Suite.Origin.IMPORT}
         )
+        if suite.origin != Suite.Origin.IMPORT:
+            raise ImportFailed(
+                f"suite {suite.name!r} is a probe suite: its results come only from Goldpath's own workers. "
+                f"Import into a suite of its own (for example {suite.name}-ci)"
+            )
         environment, _ = Environment.objects.get_or_create(name=env_slug, defaults={"base_url": ""})
         stored = _test_cases(suite, cases)
         run = Run.objects.create(
             suite=suite,
-            suite_version=suite.version,
             environment=environment,
             trigger=Run.Trigger.IMPORT,
             triggered_by=user,
@@ -167,7 +164,7 @@ def _store_run(
         facts = [_facts(case, stored[case.key], failure_class) for case in cases]
         flags = result_flags(facts)
         _store_results(run, cases, stored, facts, flags)
-        tag_mrr_map = dict(ImpactTag.objects.filter(test_cases__suite=suite).distinct().values_list("name", "mrr"))
+        tag_mrr_map = dict(suite.impact_tags.values_list("name", "mrr"))
         finish_run(
             run,
             duration_s=round(sum(c.duration_s for c in cases), 3),
@@ -184,7 +181,7 @@ class StoredCase(NamedTuple):
     id: int
     name: str
     category: Category
-    kind: str
+    declares: str
     impact: tuple[str, ...]
 
 
@@ -198,7 +195,7 @@ def _classifier(rules: list[Rule]) -> Callable[[ImportedCase], str]:
 
     def classified(text: str) -> str:
         if text not in classes:
-            classes[text] = classify(text, {}, rules)
+            classes[text] = classify(text, None, rules)
         return classes[text]
 
     def failure_class(case: ImportedCase) -> str:
@@ -218,7 +215,7 @@ def _facts(case: ImportedCase, stored: StoredCase, failure_class: Callable[[Impo
         critical=stored.category.critical,
         message=case.message,
         node_id=case.key,
-        kind=stored.kind,
+        declares=stored.declares,
         impact=stored.impact,
         failure_class=failure_class(case) if case.outcome in FAILING else "",
     )
@@ -255,11 +252,10 @@ def _test_cases(suite: Suite, cases: list[ImportedCase]) -> dict[str, StoredCase
     new ones created — with their category and impact tag names."""
     categories = {c.name: c for c in suite.categories.all()}
     stored = _stored_cases(suite, categories.values())
-    rules = suite.definition.get("import_categories", [])
     new: dict[str, tuple[str, str]] = {}  # node id: name, category name (its first case decides)
     for case in cases:
         if case.key not in stored and case.key not in new:
-            new[case.key] = case.name[:300], category_for(case, rules)
+            new[case.key] = case.name[:300], category_for(case)
     if not new:
         return stored
     missing = sorted({category for _, category in new.values()} - set(categories))
@@ -288,8 +284,8 @@ def _stored_cases(suite: Suite, categories: Iterable[Category]) -> dict[str, Sto
     ):
         impact.setdefault(node_id, []).append(tag)
     return {
-        node_id: StoredCase(pk, name, by_pk[category_id], kind, tuple(impact.get(node_id, ())))
-        for node_id, pk, name, category_id, kind in suite.test_cases.order_by().values_list(
-            "node_id", "pk", "name", "category_id", "kind"
+        node_id: StoredCase(pk, name, by_pk[category_id], declares, tuple(impact.get(node_id, ())))
+        for node_id, pk, name, category_id, declares in suite.test_cases.order_by().values_list(
+            "node_id", "pk", "name", "category_id", "declares"
         )
     }

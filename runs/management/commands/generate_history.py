@@ -23,9 +23,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
-
 from probes.perf.checks import percentile
 from probes.suite_loader import SuiteFileError, load_suite_file
+
 from runs import bulk
 from runs.analysis.classification import classify
 from runs.analysis.facts import PASSED, ResultFacts

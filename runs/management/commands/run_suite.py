@@ -8,12 +8,17 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from probes.suite_loader import SuiteFileError, load_all_suites
-from runs.models import Environment, Run, RunStatus, Suite, validate_probe_url
+from runs.models import Environment, Run, RunStatus, Suite, validate_probe_url, validate_variables
 from runs.reporting import build_report, report_json
-from runs.services import DispatchError, create_run
+from runs.services import DispatchError, NotRunnable, create_run
+from runs.suites import declared_name, load_all_suites
 
-DEFAULT_SECRET_ENV = "GOLDPATH_TARGET_SECRET"
+
+def variable(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise ValueError(text)
+    return name.strip(), value
 
 
 class Command(BaseCommand):
@@ -23,12 +28,14 @@ class Command(BaseCommand):
         parser.add_argument("suite")
         parser.add_argument("--env", default="local", help="Environment name (created if new). Default: local")
         parser.add_argument("--base-url", help="HTTP base URL of the service; sets the environment's URL")
-        parser.add_argument("--ws-url", help="WebSocket URL (default: <base-url host>/ws)")
-        parser.add_argument("--client-id", help="Client id for the token endpoint (new environments: goldpath-demo)")
+        parser.add_argument("--ws-url", help="WebSocket URL for connect steps (default: the base URL with ws://)")
         parser.add_argument(
-            "--client-secret-env",
-            help="Name of the variable holding the client secret on the workers "
-            f"(new environments: {DEFAULT_SECRET_ENV})",
+            "--var",
+            action="append",
+            type=variable,
+            default=[],
+            metavar="NAME=VALUE",
+            help="Set a variable on the environment (repeatable); a secret as NAME='${env.VARIABLE}'",
         )
         parser.add_argument("--wait", action="store_true", help="Wait for the run to end")
         parser.add_argument("--json", action="store_true", help="Print the report as one JSON object")
@@ -38,10 +45,11 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=600, help="Seconds to wait for the run to end")
 
     def handle(self, *args, **options):
-        try:
-            load_all_suites()
-        except SuiteFileError as exc:
-            raise CommandError(str(exc)) from None
+        report = load_all_suites()
+        for path, error in report.errors.items():
+            if declared_name(path) == options["suite"]:
+                raise CommandError(str(error))
+            self.stderr.write(f"Not loaded (its suite keeps its current version): {error}")
         suite = Suite.objects.filter(name=options["suite"]).first()
         if suite is None:
             known = ", ".join(Suite.objects.values_list("name", flat=True)) or "none"
@@ -49,7 +57,7 @@ class Command(BaseCommand):
         environment = self.environment(options)
         try:
             run = create_run(suite, environment, trigger=Run.Trigger.MANUAL)
-        except DispatchError as exc:
+        except (DispatchError, NotRunnable) as exc:
             raise CommandError(str(exc)) from None
         if not options["wait"]:
             self.stdout.write(f"Run #{run.pk} queued: {settings.SITE_URL}{run.get_absolute_url()}")
@@ -69,11 +77,7 @@ class Command(BaseCommand):
         if environment is None and not options["base_url"]:
             raise CommandError(f"environment {name!r} does not exist; give --base-url to create it")
         if environment is None:
-            environment = Environment(
-                name=name,
-                client_id=options["client_id"] or "goldpath-demo",
-                client_secret_env=options["client_secret_env"] or DEFAULT_SECRET_ENV,
-            )
+            environment = Environment(name=name)
         if options["base_url"]:
             for url in filter(None, (options["base_url"], options["ws_url"])):
                 try:
@@ -82,9 +86,13 @@ class Command(BaseCommand):
                     raise CommandError(exc.messages[0]) from None
             environment.base_url = options["base_url"]
             environment.ws_url = options["ws_url"] or ""
-        for field in ("client_id", "client_secret_env"):
-            if options[field]:
-                setattr(environment, field, options[field])
+        if options["var"]:
+            variables = {**environment.variables, **dict(options["var"])}
+            try:
+                validate_variables(variables)
+            except ValidationError as exc:
+                raise CommandError(f"--var: {exc.messages[0]}") from None
+            environment.variables = variables
         allowed = environment.allowed_host_set()
         for url in (environment.base_url, environment.effective_ws_url):
             host = urlsplit(url).hostname
@@ -119,6 +127,6 @@ class Command(BaseCommand):
         for result in report.failing:
             self.stdout.write(f"  FAILED {result.test_case.name}: {result.message}")
         for m in report.measurements:
-            figure = f"p50 {m.p50:.1f} ms, p95 {m.p95:.1f} ms" if m.p95 is not None else m.note
+            figure = f"p50 {m.p50:.1f} ms, p{m.percentile:g} {m.p95:.1f} ms" if m.p95 is not None else m.note
             self.stdout.write(f"  {m.name}: {figure} (target < {m.target:g} ms)")
         self.stdout.write(f"Report: {settings.SITE_URL}{run.get_absolute_url()}")

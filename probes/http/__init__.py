@@ -1,1 +1,0 @@
-"""HTTP probe kinds: request sequences with expectations, and the auth check."""

@@ -1,1 +1,0 @@
-"""Performance probe: the golden path's timing targets, measured from real traffic."""

@@ -1,0 +1,42 @@
+"""``close``: close a connection (WebSocket with ``code`` and ``reason``, or an event stream)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from probes.channels import WebSocketChannel
+from probes.steps.base import StepDone, StepKind
+from probes.suite.fields import ConnectionName, Strict
+
+if TYPE_CHECKING:
+    from probes.runtime import StepContext
+
+
+class CloseOptions(Strict):
+    on: ConnectionName = "ws"
+    code: int = Field(1000, ge=1000, le=4999)
+    reason: str = ""
+
+
+async def run(step: Any, ctx: StepContext, record: dict[str, Any]) -> StepDone:
+    options: CloseOptions = step.close or CloseOptions()
+    channel = ctx.channels.pop(options.on, None)
+    if channel is None:
+        return StepDone(f"{options.on!r} was already closed")
+    if isinstance(channel, WebSocketChannel):
+        await channel.close(options.code, str(ctx.render(options.reason)))
+    else:
+        await channel.aclose()
+    return StepDone(f"closed {options.on!r}")
+
+
+KIND = StepKind(
+    name="close",
+    options=CloseOptions | None,
+    run=run,
+    codes=(),
+    uses="any",
+    describe=lambda options: f"{(options or CloseOptions()).on}",
+)

@@ -1,0 +1,49 @@
+"""``ping``: a WebSocket ping; the step's duration is the round trip (for ``of:`` metrics).
+
+Codes: timeout.pong, ws.closed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from probes.channels import ChannelClosed, WebSocketChannel
+from probes.failures import StepFailed
+from probes.steps.base import StepDone, StepKind
+from probes.steps.receive import closed_failure
+from probes.suite.fields import ConnectionName, Seconds, Strict
+
+if TYPE_CHECKING:
+    from probes.runtime import StepContext
+
+
+class PingOptions(Strict):
+    on: ConnectionName = "ws"
+    within_s: Seconds | None = None
+
+
+async def run(step: Any, ctx: StepContext, record: dict[str, Any]) -> StepDone:
+    options: PingOptions = step.ping or PingOptions()
+    channel = ctx.channel(options.on, WebSocketChannel)
+    deadline = min(ctx.deadline, time.perf_counter() + options.within_s) if options.within_s else ctx.deadline
+    try:
+        latency = await channel.ping(deadline)
+    except TimeoutError:
+        raise StepFailed(
+            "timeout.pong", f"no pong on {options.on!r} within {deadline - time.perf_counter():.1f} s"
+        ) from None
+    except ChannelClosed as closed:
+        raise closed_failure(channel, closed, "before the pong came") from None
+    record["round_trip_ms"] = latency
+    return StepDone(f"pong on {options.on!r} after {latency:.2f} ms", duration_ms=latency)
+
+
+KIND = StepKind(
+    name="ping",
+    options=PingOptions | None,
+    run=run,
+    codes=("timeout.pong", "ws.closed"),
+    uses="websocket",
+    describe=lambda options: f"on {(options or PingOptions()).on}",
+)

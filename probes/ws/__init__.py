@@ -1,1 +1,0 @@
-"""WebSocket probe kinds: handshake, message send, agent event stream, fan-out."""
