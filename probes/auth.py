@@ -111,6 +111,17 @@ class _Token:
     expires_at: float | None  # monotonic time, or None: valid for the whole run
 
 
+def seconds(value: Any) -> float | None:
+    """A token lifetime as a number of seconds (providers send 3600 or "3600")."""
+    if isinstance(value, bool):
+        return None
+    try:
+        lifetime = float(value)
+    except (TypeError, ValueError):
+        return None
+    return lifetime if lifetime > 0 else None
+
+
 class AuthSession:
     """The auth state of one run: tokens fetched so far, one lock per profile."""
 
@@ -218,8 +229,10 @@ class AuthSession:
             )
         if not isinstance(document, dict) or not isinstance(document.get("access_token"), str):
             raise StepFailed("auth.no_token", f"the token response has no access_token{excerpt(exchange)}")
-        lifetime = document.get("expires_in")
-        return document["access_token"], float(lifetime) if isinstance(lifetime, int | float) else None
+        for other in ("refresh_token", "id_token"):  # never used, never stored
+            if isinstance(document.get(other), str):
+                self.target.redactor.add(document[other])
+        return document["access_token"], seconds(document.get("expires_in"))
 
     async def _login(self, profile: Login, ctx: StepContext, requests: list) -> tuple[str, float | None]:
         options = render(profile.request.model_dump(by_alias=True, exclude_none=True), self.variables)
@@ -242,6 +255,5 @@ class AuthSession:
         lifetime = None
         if profile.expires_in:
             document = parse_json(exchange.body)
-            found = MISSING if document is MISSING else compile_path(profile.expires_in).get(document)
-            lifetime = float(found) if isinstance(found, int | float) and not isinstance(found, bool) else None
+            lifetime = seconds(MISSING if document is MISSING else compile_path(profile.expires_in).get(document))
         return token, lifetime

@@ -14,13 +14,15 @@ import httpx
 from httpx_sse import EventSource, SSEError
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from probes.evidence import Limits, record_frame
 from probes.failures import StepFailed
 from probes.matchers import MISSING, parse_json
 
 YIELD_EVERY = 64  # messages handled between two forced yields to the event loop
-CLOSE_TIMEOUT_S = 1.0
+CLOSE_TIMEOUT_S = 0.5  # a healthy peer answers a close in milliseconds
+WATCH_EVERY_S = 0.2
 SSE_QUEUE = 256  # events read ahead of the step that receives them
 
 
@@ -105,6 +107,24 @@ class WebSocketChannel(Channel):
         self.record = record
         self.limits = limits
         self.opened_at = time.perf_counter()
+        self.watchdog = asyncio.create_task(self._watch(), name=f"ws-watch-{name}")
+
+    async def _watch(self) -> None:
+        """End a close the peer never answers. websockets waits for the peer to close TCP
+        after the probe sent a close (a frame over the size cap, say); a peer that ignores it
+        would keep a ``recv`` waiting until the check's timeout."""
+        connection = self.connection
+        while connection.state is not State.CLOSED:
+            await asyncio.sleep(WATCH_EVERY_S)
+            deadline = connection.close_deadline
+            if deadline is not None and connection.loop.time() > deadline + CLOSE_TIMEOUT_S:
+                connection.transport.abort()
+                return
+
+    def _abort(self) -> None:
+        self.connection.transport.abort()
+        if self.closed is None:
+            self.note_close(ChannelClosed(1006, "closed by the probe (the peer did not answer its close)", "client"))
 
     def _closed(self, exc: ConnectionClosed) -> ChannelClosed:
         if exc.sent is not None and (exc.rcvd is None or exc.rcvd_then_sent is False):
@@ -156,17 +176,25 @@ class WebSocketChannel(Channel):
                 return closed
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close, or abort the socket if the peer does not answer in time; never leave it
+        open, even when cancelled."""
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT_S):
                 await self.connection.close(code, reason)
         except TimeoutError:
-            self.connection.transport.abort()
+            self._abort()
+        except BaseException:
+            self._abort()
+            raise
+        finally:
+            self.watchdog.cancel()
         if self.closed is None and self.connection.close_code is not None:
             self.note_close(ChannelClosed(self.connection.close_code, self.connection.close_reason or "", "client"))
 
     async def aclose(self) -> None:
         if self.closed is None:
             await self.close()
+        self.watchdog.cancel()
 
 
 class EventStreamChannel(Channel):
@@ -188,6 +216,8 @@ class EventStreamChannel(Channel):
         end: BaseException
         try:
             async for event in EventSource(self.response).aiter_sse():
+                if event.data == "" and event.event == "message":
+                    continue  # a block of comments (keep-alives) only: no event (WHATWG "dispatch")
                 data = parse_json(event.data)
                 document = {"event": event.event, "id": event.id, "data": event.data if data is MISSING else data}
                 record_frame(self.record, "in", _ms_since(self.opened_at), event.data, self.limits)
@@ -223,7 +253,7 @@ class EventStreamChannel(Channel):
                 await asyncio.gather(self.reader, return_exceptions=True)
                 await self.response.aclose()
         except TimeoutError:
-            pass
+            pass  # the client's own close (the end of the check) drops the connection
         if self.closed is None:
             self.note_close(ChannelClosed(None, "closed by the probe", "client"))
 

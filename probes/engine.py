@@ -88,11 +88,25 @@ def _as_step_failure(exc: BaseException) -> StepFailed | None:
 
 
 async def _close_all(ctx: StepContext) -> None:
+    """Close every connection the sample left open, bounded in time, and finish doing so even
+    if the check is cancelled meanwhile (its timeout, a stopped run): then cancel on."""
     channels = list(ctx.channels.values())
     ctx.channels.clear()
-    if channels:
+    if not channels:
+        return
+
+    async def close_them() -> None:
         async with asyncio.timeout(CLOSE_TIMEOUT_S * 2):
             await asyncio.gather(*(c.aclose() for c in channels), return_exceptions=True)
+
+    closing = asyncio.ensure_future(close_them())
+    try:
+        await asyncio.shield(closing)
+    except asyncio.CancelledError:
+        await asyncio.gather(closing, return_exceptions=True)
+        raise
+    except TimeoutError:
+        pass
 
 
 async def _run_sample(
@@ -143,7 +157,6 @@ async def _run_sample(
                 sample.ended_because = message
             ended = True
     finally:
-        await _close_all(ctx)
         evidence.samples.append(
             {
                 "sample": number,
@@ -152,6 +165,7 @@ async def _run_sample(
                 "marks": {name: round((mark.ended - ctx.sample_started) * 1000, 3) for name, mark in ctx.marks.items()},
             }
         )
+        await _close_all(ctx)
     return sample
 
 
@@ -166,6 +180,8 @@ def _summary(check: Check, sample: _Sample, samples: int) -> str:
 
 def _metric_summary(metrics: list[MeasuredMetric], samples: int) -> str:
     taken = [m for m in metrics if m.p95 is not None]
+    if not taken:
+        return f"no metric measured over {samples} sample{'s' if samples != 1 else ''}: {metrics[0].note}"
     labels = {percentile_label(m.percentile) for m in taken} or {"p95"}
     within = ", ".join(sorted(labels))
     message = f"{len(taken)} of {len(metrics)} metrics measured over {samples} samples, all within target ({within})"
@@ -187,22 +203,25 @@ async def _attempt(check: Check, target: RunTarget, evidence: Evidence) -> _Atte
                     failure = sample.failure
                     break
     except TimeoutError:
-        at = evidence.steps[-1] if evidence.steps else None
-        where = f" (it was at step {at['step']} {at['kind']} of sample {at['sample']})" if at else ""
-        failure = _Failure(
-            "timeout.check",
-            f"receive timeout: the check did not finish within {check.timeout_s:g} s{where}",
-            at["step"] if at else None,
-            at["kind"] if at else None,
-            {"timeout_s": check.timeout_s},
-        )
-        if samples and not samples[-1].ended_because:
-            samples[-1].ended_because = failure.message
+        if samples and samples[-1].failure is not None:
+            failure = samples[-1].failure  # the step had failed; the timeout only cut its cleanup
+        else:
+            at = evidence.steps[-1] if evidence.steps else None
+            where = f"; it was at step {at['step']} {at['kind']} of sample {at['sample']}" if at else ""
+            failure = _Failure(
+                "timeout.check",
+                f"timeout: the check did not finish within {check.timeout_s:g} s (timeout_s){where}",
+                at["step"] if at else None,
+                at["kind"] if at else None,
+                {"timeout_s": check.timeout_s},
+            )
+            if samples and not samples[-1].ended_because:
+                samples[-1].ended_because = failure.message
     metrics = measure(check, samples)
     if failure is not None:
         return _Attempt("failed", failure.message, metrics, failure)
-    missed = [m for m in metrics if m.ok is False]
-    if missed:
+    missed = sorted((m for m in metrics if m.ok is False), key=lambda m: -(m.p95 or 0) / m.target)
+    if missed:  # the worst miss first: it names the failure's class
         detail = ", ".join(
             f"{m.name} {percentile_label(m.percentile)} {m.p95:.1f} ms over the {m.target:g} ms target" for m in missed
         )

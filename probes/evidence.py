@@ -26,11 +26,13 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 REDACTED = "[redacted]"
 # A JWT anywhere in text: three base64url parts, the first two starting with '{"' encoded.
 JWT_PATTERN = re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 MIN_SECRET_CHARS = 4
+URL_SAFE = "/!$&'()*+,;=:@~"  # what a URL's path may hold unencoded (RFC 3986)
 
 
 class Redactor:
@@ -41,9 +43,12 @@ class Redactor:
         self._ordered: list[str] = []
 
     def add(self, secret: str | None) -> None:
-        if secret and len(secret) >= MIN_SECRET_CHARS and secret not in self._secrets:
-            self._secrets.add(secret)
-            self._ordered = sorted(self._secrets, key=len, reverse=True)
+        """Forget nothing of ``secret``: its URL-encoded spellings (in a query or a path) too."""
+        if not secret or len(secret) < MIN_SECRET_CHARS or secret in self._secrets:
+            return
+        spellings = {secret, quote(secret, safe=""), quote_plus(secret), quote(secret, safe=URL_SAFE)}
+        self._secrets |= spellings
+        self._ordered = sorted(self._secrets, key=len, reverse=True)
 
     def text(self, value: str) -> str:
         for secret in self._ordered:

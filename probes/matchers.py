@@ -35,6 +35,11 @@ class MatcherError(ValueError):
 
 
 PLAIN = re.compile(r"[A-Za-z0-9_$./@*-][A-Za-z0-9_$./@* -]*")
+# Plain text a YAML reader would take for a number, a boolean or null: written quoted.
+NOT_TEXT = re.compile(
+    r"[-+]?(\d[\d_]*)?\.?\d[\d_]*([eE][-+]?\d+)?|0[xob][0-9a-fA-F_]+|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)"
+    r"|true|True|TRUE|false|False|FALSE|null|Null|NULL|~|yes|no|on|off|Yes|No|On|Off|YES|NO|ON|OFF"
+)
 
 
 def flow(value: Any) -> str:
@@ -44,7 +49,7 @@ def flow(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(flow(v) for v in value) + "]"
     if isinstance(value, str):
-        plain = PLAIN.fullmatch(value) and value.strip() == value and value not in ("true", "false", "null")
+        plain = PLAIN.fullmatch(value) and value.strip() == value and not NOT_TEXT.fullmatch(value)
         return value if plain else json.dumps(value, ensure_ascii=False)
     return json.dumps(value, ensure_ascii=False, default=str)
 

@@ -195,6 +195,8 @@ def network_failure(exc: BaseException) -> StepFailed | None:
     if isinstance(exc, httpx.ReadTimeout):
         return StepFailed("timeout.read", "read timeout: the server accepted the request but did not answer in time")
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.LocalProtocolError)):
+        if "Receive buffer too long" in text:
+            return StepFailed("http.protocol", "the response headers are too long (over 64 KiB); stopped reading")
         return StepFailed("http.protocol", f"HTTP protocol error: {text or type(exc).__name__}")
     if isinstance(exc, httpx.TransportError):
         return StepFailed("net.error", f"network error: {text or type(exc).__name__}")

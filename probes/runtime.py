@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from probes.suite.model import Check, Suite
 
 
+DEFAULT_CONNECTION = "ws"
+
+
 def websocket_origin(url: str) -> str:
     """The environment's WebSocket URL as given, or its base URL with ws/wss."""
     parts = urlsplit(url)
@@ -125,7 +128,16 @@ class StepContext:
     def ms_since_start(self, at: float | None = None) -> float:
         return round(((at or time.perf_counter()) - self.sample_started) * 1000, 3)
 
-    def channel(self, name: str, kind: type[Channel]) -> Channel:
+    def channel_name(self, name: str | None) -> str:
+        """``on:`` as written, or ``ws``, or the check's only open connection."""
+        if name:
+            return name
+        if DEFAULT_CONNECTION in self.channels or len(self.channels) != 1:
+            return DEFAULT_CONNECTION
+        return next(iter(self.channels))
+
+    def channel(self, name: str | None, kind: type[Channel]) -> Channel:
+        name = self.channel_name(name)
         channel = self.channels.get(name)
         if channel is None:
             raise StepFailed("config.template", f"no open connection named {name!r} (it closed, or never opened)")

@@ -15,21 +15,22 @@ if TYPE_CHECKING:
 
 
 class CloseOptions(Strict):
-    on: ConnectionName = "ws"
+    on: ConnectionName | None = Field(None, description="the connection; default: ws, or the only one open")
     code: int = Field(1000, ge=1000, le=4999)
     reason: str = ""
 
 
 async def run(step: Any, ctx: StepContext, record: dict[str, Any]) -> StepDone:
     options: CloseOptions = step.close or CloseOptions()
-    channel = ctx.channels.pop(options.on, None)
+    name = ctx.channel_name(options.on)
+    channel = ctx.channels.pop(name, None)
     if channel is None:
-        return StepDone(f"{options.on!r} was already closed")
+        return StepDone(f"{name!r} was already closed")
     if isinstance(channel, WebSocketChannel):
         await channel.close(options.code, str(ctx.render(options.reason)))
     else:
         await channel.aclose()
-    return StepDone(f"closed {options.on!r}")
+    return StepDone(f"closed {name!r}")
 
 
 KIND = StepKind(
@@ -38,5 +39,5 @@ KIND = StepKind(
     run=run,
     codes=(),
     uses="any",
-    describe=lambda options: f"{(options or CloseOptions()).on}",
+    describe=lambda options: f"{(options and options.on) or ''}",
 )

@@ -215,9 +215,11 @@ def check_expectations(ctx: StepContext, expect: dict[str, Any], exchange: Excha
     check_status(ctx, expect.get("status"), exchange, what)
     if expect.get("time_ms") is not None:
         total = exchange.record.get("total_ms") or 0.0
-        problem = compile_matcher(expect["time_ms"]).check(total, "time_ms")
-        if problem:
-            raise StepFailed("http.time", f"{what}: {problem}", time_ms=total)
+        matcher = compile_matcher(expect["time_ms"])
+        if matcher.check(total, "time_ms"):
+            raise StepFailed(
+                "http.time", f"{what} answered in {total:.1f} ms, expected time_ms {matcher.describe()}", time_ms=total
+            )
     for name, spec in (expect.get("headers") or {}).items():
         value = exchange.response.headers.get(name)
         problem = compile_matcher(spec).check(MISSING if value is None else value, f"header {name}")

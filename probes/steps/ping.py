@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from pydantic import Field
+
 from probes.channels import ChannelClosed, WebSocketChannel
 from probes.failures import StepFailed
 from probes.steps.base import StepDone, StepKind
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
 
 
 class PingOptions(Strict):
-    on: ConnectionName = "ws"
+    on: ConnectionName | None = Field(None, description="the connection; default: ws, or the only one open")
     within_s: Seconds | None = None
 
 
@@ -31,12 +33,12 @@ async def run(step: Any, ctx: StepContext, record: dict[str, Any]) -> StepDone:
         latency = await channel.ping(deadline)
     except TimeoutError:
         raise StepFailed(
-            "timeout.pong", f"no pong on {options.on!r} within {deadline - time.perf_counter():.1f} s"
+            "timeout.pong", f"no pong on {channel.name!r} within {deadline - time.perf_counter():.1f} s"
         ) from None
     except ChannelClosed as closed:
         raise closed_failure(channel, closed, "before the pong came") from None
     record["round_trip_ms"] = latency
-    return StepDone(f"pong on {options.on!r} after {latency:.2f} ms", duration_ms=latency)
+    return StepDone(f"pong on {channel.name!r} after {latency:.2f} ms", duration_ms=latency)
 
 
 KIND = StepKind(
@@ -45,5 +47,5 @@ KIND = StepKind(
     run=run,
     codes=("timeout.pong", "ws.closed"),
     uses="websocket",
-    describe=lambda options: f"on {(options or PingOptions()).on}",
+    describe=lambda options: f"on {options.on}" if options and options.on else "",
 )

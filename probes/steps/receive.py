@@ -49,7 +49,7 @@ class SequenceItem(Strict):
 
 
 class ReceiveOptions(Strict):
-    on: ConnectionName = "ws"
+    on: ConnectionName | None = Field(None, description="the connection; default: ws, or the only one open")
     where: DocumentMatcherSpec | None = None
     within_s: Seconds | None = None
     sequence: list[SequenceItem] = Field(min_length=1)
@@ -102,6 +102,13 @@ def closed_failure(channel: Channel, closed: ChannelClosed, before: str) -> Step
         after_send=channel.first_send_at is not None,
         after_send_ms=channel.record.get("closed_after_send_ms"),
     )
+
+
+def shown(channel: Channel, message: Message) -> str:
+    """A frame as a message shows it; an event with its type."""
+    if channel.type == "sse" and isinstance(message.document, dict):
+        return short(f"{message.document.get('event')}: {message.text}", 100)
+    return short(message.text, 100)
 
 
 class _Seen:
@@ -176,7 +183,9 @@ async def run(step: Any, ctx: StepContext, record: dict[str, Any]) -> StepDone:
                 waited_s=round(waited, 3),
             ) from None
         except ChannelClosed as closed:
-            raise closed_failure(channel, closed, f"before {position(index)}; {seen}") from None
+            failure = closed_failure(channel, closed, f"before {position(index)}; {seen}")
+            failure.details.update(item=index + 1, of=total)
+            raise failure from None
         document = message.document
         if json_only and (document is MISSING or (container is not None and not isinstance(document, container))):
             kind = (
@@ -186,7 +195,7 @@ async def run(step: Any, ctx: StepContext, record: dict[str, Any]) -> StepDone:
             )
             raise StepFailed(
                 code(channel, "not_json"),
-                f"{thing} {message.index} on {channel.name!r} is {kind} ({short(message.text, 80)}); "
+                f"{thing} {message.index} on {channel.name!r} is {kind} ({shown(channel, message)}); "
                 f"the step matches JSON {'objects' if container is dict else 'values'}",
                 frame=message.index,
             )
@@ -196,7 +205,7 @@ async def run(step: Any, ctx: StepContext, record: dict[str, Any]) -> StepDone:
             if rule.check(document, message.text) is None:
                 raise StepFailed(
                     code(channel, "forbidden"),
-                    f"{thing} {message.index} matches forbid {flow(rule.spec)}: {short(message.text, 120)}; {seen}",
+                    f"{thing} {message.index} matches forbid {flow(rule.spec)}: {shown(channel, message)}; {seen}",
                     frame=message.index,
                 )
         if items[index].check(document, message.text) is None:
@@ -233,7 +242,8 @@ async def run(step: Any, ctx: StepContext, record: dict[str, Any]) -> StepDone:
         if options.strict:
             raise StepFailed(
                 code(channel, "unexpected"),
-                f"a {thing} ({short(message.text, 80)}) came before {position(index)}; the receive is strict; {seen}",
+                f"{'an' if thing == 'event' else 'a'} {thing} ({shown(channel, message)}) came before "
+                f"{position(index)}; the receive is strict; {seen}",
                 item=index + 1,
                 of=total,
             )
@@ -247,5 +257,5 @@ KIND = StepKind(
         sorted({c for pair in CODES.values() for c in pair} | {"timeout.receive", "ws.too_large", "sse.too_large"})
     ),
     uses="any",
-    describe=lambda options: f"{len(options.sequence)} on {options.on}",
+    describe=lambda options: f"{len(options.sequence)} in sequence" + (f" on {options.on}" if options.on else ""),
 )

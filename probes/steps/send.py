@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 class SendOptions(Strict):
     json_: Any = Field(None, alias="json")
     text: str | None = None
-    on: ConnectionName = "ws"
+    on: ConnectionName | None = Field(None, description="the connection; default: ws, or the only one open")
 
     @model_validator(mode="after")
     def _one_payload(self) -> SendOptions:
@@ -42,7 +42,7 @@ async def run(step: Any, ctx: StepContext, record: dict[str, Any]) -> StepDone:
         await channel.send(payload)
     except ChannelClosed as closed:
         raise closed_failure(channel, closed, "before the message was sent") from None
-    return StepDone(f"sent {len(payload.encode())} bytes on {options.on!r}")
+    return StepDone(f"sent {len(payload.encode())} bytes on {channel.name!r}")
 
 
 KIND = StepKind(
@@ -51,5 +51,5 @@ KIND = StepKind(
     run=run,
     codes=("ws.closed",),
     uses="websocket",
-    describe=lambda options: f"on {options.on}",
+    describe=lambda options: f"on {options.on}" if options.on else "",
 )

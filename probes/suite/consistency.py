@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from probes.auth import NO_AUTH, Login
+from probes.runtime import DEFAULT_CONNECTION
 from probes.suite.model import SAMPLE_START, Check, Suite
 from probes.templates import BUILTINS, TemplateError, names_in
 
@@ -158,7 +159,9 @@ def _check_problems(suite: Suite, check: Check, path: Path, suite_names: set[str
                 (*step_path, step.KIND, "auth"), f"unknown auth profile {profile!r} (profiles: {known}; or none)"
             )
         if kind.uses:
-            name = options.on if options is not None else "ws"
+            name = getattr(options, "on", None) or (
+                next(iter(opened)) if len(opened) == 1 and DEFAULT_CONNECTION not in opened else DEFAULT_CONNECTION
+            )
             opened_as = opened.get(name)
             if opened_as is None:
                 yield Problem(

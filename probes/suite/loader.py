@@ -22,6 +22,7 @@ from probes.matchers import short
 from probes.steps import KINDS
 from probes.suite.consistency import Problem, suite_problems
 from probes.suite.model import Suite
+from probes.templates import NAME as TEMPLATE_NAME
 
 MAX_SUITE_BYTES = 2 * 1024 * 1024
 MAX_SCHEMA_BYTES = 1024 * 1024
@@ -57,6 +58,28 @@ _Loader.yaml_implicit_resolvers = {
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
+
+
+# ``${name}`` written bare in a flow collection (``vars: {msg: ${uuid}}``) would end the
+# collection at its "}": YAML allows no braces in plain scalars there. Template braces are
+# swapped for two private-use characters before parsing and back after, so templates read
+# the same anywhere; lines and columns do not move.
+TEMPLATE_TOKEN = re.compile(r"\$\{(" + TEMPLATE_NAME + r")\}")
+OPEN, CLOSE = "\ue000", "\ue001"
+
+
+def _protect_templates(text: str) -> str:
+    return TEMPLATE_TOKEN.sub(lambda m: f"${OPEN}{m.group(1)}{CLOSE}", text)
+
+
+def _restore_templates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace(OPEN, "{").replace(CLOSE, "}") if OPEN in value else value
+    if isinstance(value, dict):
+        return {_restore_templates(k): _restore_templates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_restore_templates(v) for v in value]
+    return value
 
 
 class SuiteFileError(ValueError):
@@ -255,7 +278,9 @@ def parse_suite(text: str, source_name: str = "suite.yaml", base_dir: Path | Non
 
     if len(text.encode()) > MAX_SUITE_BYTES:
         raise SuiteFileError([f"{source_name}: the file is over {MAX_SUITE_BYTES} bytes"])
-    loader = _Loader(text)
+    if OPEN in text or CLOSE in text:
+        raise SuiteFileError([f"{source_name}: the file holds the private-use characters U+E000/U+E001; remove them"])
+    loader = _Loader(_protect_templates(text))
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
@@ -268,10 +293,10 @@ def parse_suite(text: str, source_name: str = "suite.yaml", base_dir: Path | Non
         loader.dispose()
     if not isinstance(data, dict):
         raise SuiteFileError([f"{source_name}: a suite file is a mapping with name, categories and checks"])
-    problems = list(_plain(data))
+    problems = list(_plain(data))  # before anything walks the data: it may be an alias bomb
     if problems:
         raise fail(problems, root)
-    definition = copy.deepcopy(data)
+    definition = _restore_templates(data) if TEMPLATE_TOKEN.search(text) else copy.deepcopy(data)
     problems = list(_schema_files(definition, base_dir))
     try:
         model = Suite.model_validate(definition)
