@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import actions, badges, login, schedules, trends, views, webhooks
+from dashboard import actions, badges, environments, login, schedules, suites, trends, views, webhooks
 from runs.api import api
 
 urlpatterns = [
@@ -25,6 +25,13 @@ urlpatterns = [
     path("alerts/", webhooks.webhooks, name="dashboard-webhooks"),
     path("alerts/<int:webhook_id>/", webhooks.webhook_detail, name="dashboard-webhook"),
     path("alerts/<int:webhook_id>/<slug:action>/", webhooks.webhook_action, name="dashboard-webhook-action"),
+    path("suites/", suites.suites_page, name="dashboard-suites"),
+    path("suites/reload/", suites.suites_reload, name="dashboard-suites-reload"),
+    path("suites/<slug:name>/", suites.suite_page, name="dashboard-suite"),
+    path("suites/<slug:name>/versions/<int:number>/", suites.suite_page, name="dashboard-suite-version"),
+    path("environments/", environments.environments_page, name="dashboard-environments"),
+    path("environments/new/", environments.environment_edit, name="dashboard-environment-new"),
+    path("environments/<slug:name>/", environments.environment_edit, name="dashboard-environment"),
     path("schedules/", schedules.schedules_page, name="dashboard-schedules"),
     path("schedules/<int:schedule_id>/delete/", schedules.schedule_delete, name="dashboard-schedule-delete"),
     path("api/v1/", api.urls),

@@ -112,7 +112,8 @@ def compare(request):
 
 @login_required
 def test_case_history(request, test_case_id: int):
-    test_case = get_object_or_404(TestCase.objects.select_related("suite__current_version", "category"), pk=test_case_id)
+    test_cases = TestCase.objects.select_related("suite__current_version", "category")
+    test_case = get_object_or_404(test_cases, pk=test_case_id)
     environment = request.GET.get("environment", "")
     recent = history.recent_results(test_case, CASE_HISTORY_RUNS, environment)
     outcomes = [r.outcome for r in recent]

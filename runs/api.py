@@ -1,4 +1,4 @@
-"""REST API v1 (django-ninja): runs, reruns, imports, test case history, MRR at risk.
+"""REST API v1 (django-ninja): runs, reruns, imports, suites, test case history, MRR at risk.
 
 Authenticated by an API token (``Authorization: Bearer gp_…``) or the browser session
 (which then needs the CSRF token on writes). A token acts with its user's role.
@@ -12,12 +12,14 @@ from typing import Any
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from ninja import File, Form, NinjaAPI, Query, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
 from ninja.security import HttpBearer, SessionAuth
 from pydantic import Field
 
+from probes.suite.loader import MAX_SUITE_BYTES, SuiteFileError
 from runs import history, roles, tokens
 from runs.analysis.flakiness import flip_rate
 from runs.importers import FileTooLarge, ImportFailed, import_results
@@ -25,6 +27,7 @@ from runs.models import Environment, Run, RunStatus, Suite, TestCase, Verdict
 from runs.overview import overview_rows
 from runs.reporting import build_report, report_json
 from runs.services import DispatchError, NothingToRerun, NotRunnable, create_rerun, create_run
+from runs.suites import SuiteRefused, load_suite_text
 
 
 class TokenAuth(HttpBearer):
@@ -154,7 +157,7 @@ def run_out(run: Run) -> dict[str, Any]:
 
 
 def _run(run_id: int) -> Run:
-    return get_object_or_404(Run.objects.select_related("suite", "environment"), pk=run_id)
+    return get_object_or_404(Run.objects.select_related("suite", "environment", "version"), pk=run_id)
 
 
 @api.get("/runs", response=RunPage, summary="List runs, newest first")
@@ -280,6 +283,95 @@ def test_case_history(request, test_case_id: int, limit: int = Query(50, ge=1, l
             for r in results
         ],
     }
+
+
+class SuiteVersionOut(Schema):
+    number: int
+    digest: str
+    created: datetime
+    source_path: str
+
+
+class TagOut(Schema):
+    name: str
+    mrr: int
+    severity: str
+
+
+class SuiteOut(Schema):
+    name: str
+    title: str
+    origin: str
+    url: str
+    version: SuiteVersionOut | None
+    checks: list[str]
+    categories: list[str]
+    impact_tags: list[TagOut]
+
+
+class SuiteProblemOut(Schema):
+    detail: str
+    problems: list[str]
+
+
+def suite_out(suite: Suite) -> dict[str, Any]:
+    version = suite.current_version
+    return {
+        "name": suite.name,
+        "title": suite.title,
+        "origin": suite.origin,
+        "url": f"{settings.SITE_URL}{reverse('dashboard-suite', args=[suite.name])}",
+        "version": version
+        and {
+            "number": version.number,
+            "digest": version.digest,
+            "created": version.created,
+            "source_path": version.source_path,
+        },
+        "checks": [tc.node_id for tc in suite.test_cases.all() if tc.active],
+        "categories": [c.name for c in suite.categories.all()],
+        "impact_tags": [{"name": t.name, "mrr": t.mrr, "severity": t.severity} for t in suite.impact_tags.all()],
+    }
+
+
+def _suites():
+    return Suite.objects.select_related("current_version").prefetch_related("test_cases", "categories", "impact_tags")
+
+
+@api.get("/suites", response=list[SuiteOut], summary="List suites with their current version")
+def list_suites(request):
+    return [suite_out(suite) for suite in _suites()]
+
+
+@api.get("/suites/{name}", response={200: SuiteOut, 404: ErrorOut}, summary="One suite")
+def get_suite(request, name: str):
+    return suite_out(get_object_or_404(_suites(), name=name))
+
+
+@api.post(
+    "/suites",
+    response={201: SuiteOut, 400: SuiteProblemOut, 403: ErrorOut, 409: ErrorOut, 413: ErrorOut},
+    summary="Upload a suite file (YAML): validated like a file on disk; a changed one becomes the new version",
+)
+def upload_suite(request, file: File[UploadedFile]):
+    _require(request, roles.CONFIGURE)
+    if file.size is not None and file.size > MAX_SUITE_BYTES:
+        raise HttpError(413, f"a suite file is at most {MAX_SUITE_BYTES:,} bytes")
+    data = file.read(MAX_SUITE_BYTES + 1)
+    if len(data) > MAX_SUITE_BYTES:
+        raise HttpError(413, f"a suite file is at most {MAX_SUITE_BYTES:,} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return Status(400, {"detail": "the suite file is not UTF-8 text", "problems": []})
+    name = (file.name or "suite.yaml").rsplit("/", 1)[-1]
+    try:
+        suite = load_suite_text(text, name, user=request.user)
+    except SuiteFileError as exc:
+        return Status(400, {"detail": "the suite file does not validate; nothing changed", "problems": exc.lines})
+    except SuiteRefused as exc:
+        raise HttpError(409, str(exc)) from None
+    return Status(201, suite_out(get_object_or_404(_suites(), pk=suite.pk)))
 
 
 @api.get("/mrr-at-risk", response=list[MrrOut], summary="MRR at risk now, per environment and suite")

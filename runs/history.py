@@ -6,7 +6,7 @@ from collections import defaultdict
 
 from django.db.models import Count, Min
 
-from runs.analysis.classification import BUILTIN_RULES, Rule
+from runs.analysis.classification import BUILTIN_RULES, UNCLASSIFIED, Rule
 from runs.analysis.flakiness import DEFAULT_WINDOW, MIN_RUNS, flip_rate, is_flaky
 from runs.analysis.mock import CONSTANT_RUNS
 from runs.models import FailureRule, Measurement, Result, Run, RunStatus
@@ -36,7 +36,7 @@ def active_rules() -> list[Rule]:
 
 
 def class_labels() -> dict[str, str]:
-    labels = {rule.name: rule.label for rule in BUILTIN_RULES}
+    labels = {rule.name: rule.label for rule in BUILTIN_RULES} | {UNCLASSIFIED: "Unclassified failure"}
     labels.update(FailureRule.objects.values_list("name", "label"))
     return labels
 

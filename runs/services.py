@@ -175,6 +175,10 @@ def dispatch_run(run: Run, raise_error: bool = True) -> None:
         current_app.send_task(
             EXECUTE_RUN_TASK,
             args=[run.pk],
+            # No limits in the message: the worker's GOLDPATH_RUN_TIME_LIMIT decides, not the
+            # sender's (Celery would copy the sending process's task defaults into it).
+            time_limit=None,
+            soft_time_limit=None,
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
         )

@@ -6,6 +6,7 @@ or file-system broker queue.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -65,7 +66,9 @@ def isolated_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     return subprocess_env(GOLDPATH_DATA_DIR=str(tmp_path / "data"), GOLDPATH_QUEUE=queue, **overrides)
 
 
-def manage(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def manage(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, input_text: str | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(BASE_DIR / "manage.py"), *args],
         env=env or subprocess_env(),
@@ -73,6 +76,7 @@ def manage(*args: str, env: dict[str, str] | None = None, timeout: float = 120) 
         text=True,
         timeout=timeout,
         cwd=BASE_DIR,
+        input=input_text,
     )
 
 
@@ -126,6 +130,19 @@ def stop_process(process: subprocess.Popen) -> None:
         process.wait()
 
 
+@pytest.fixture
+def unconsumed_broker(tmp_path):
+    """Environment overrides for a queue that no worker consumes (emptied afterwards)."""
+    queue = f"goldpath-unconsumed-{os.getpid()}-{time.monotonic_ns()}"
+    yield {"GOLDPATH_DATA_DIR": str(tmp_path), "GOLDPATH_QUEUE": queue}
+    if os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
+        import redis
+
+        client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+        client.delete(queue, f"_kombu.binding.{queue}")
+        client.close()
+
+
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real worker process on the test database and the configured broker.
@@ -162,11 +179,29 @@ def target_factory():
         server.stop()
 
 
+GOLDEN_PATH = settings.GOLDPATH_SUITES_DIR / "golden-path.yaml"
+RELAXED_TARGET_MS = 60_000
+
+
 @pytest.fixture
-def golden_path(db):
+def golden_path_as_shipped(db):
+    """The golden-path suite file as shipped, with its real performance targets."""
     from runs.suites import load_suite_path
 
-    return load_suite_path(settings.GOLDPATH_SUITES_DIR / "golden-path.yaml")
+    return load_suite_path(GOLDEN_PATH)
+
+
+@pytest.fixture
+def golden_path(db):
+    """The golden path with its performance targets raised to 60 s, so that the seed's shape
+    (PARTIAL SUCCESS, 9 of 12) holds on a loaded test machine: tests never depend on the
+    machine's speed. Tests of a missed target use ``golden_path_as_shipped`` with a fault
+    that misses it by far."""
+    from probes.suite.loader import parse_suite
+    from runs.suites import store_suite
+
+    text = re.sub(r"target_ms: \d+", f"target_ms: {RELAXED_TARGET_MS}", GOLDEN_PATH.read_text())
+    return store_suite(parse_suite(text, str(GOLDEN_PATH), GOLDEN_PATH.parent), str(GOLDEN_PATH))
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ class SuiteFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Suite
         django_get_or_create = ("name",)
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"suite{n}")
     title = factory.LazyAttribute(lambda o: o.name.title())
@@ -40,7 +41,10 @@ class SuiteFactory(factory.django.DjangoModelFactory):
         if not create or suite.origin != Suite.Origin.PROBE or suite.current_version_id:
             return
         suite.current_version = SuiteVersion.objects.create(
-            suite=suite, number=1, digest=f"test-{suite.pk}", definition=definition or {"name": suite.name, "checks": []}
+            suite=suite,
+            number=1,
+            digest=f"test-{suite.pk}",
+            definition=definition or {"name": suite.name, "checks": []},
         )
         suite.save(update_fields=["current_version"])
 

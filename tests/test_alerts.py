@@ -255,7 +255,7 @@ def golden(db):
     category = CategoryFactory(suite=suite, critical=False)
     steady = CheckFactory(category=category, suite=suite)
     chat = CheckFactory(category=category, suite=suite)
-    chat.impact_tags.add(ImpactTag.objects.create(name="Chat", mrr=550_000))
+    chat.impact_tags.add(ImpactTag.objects.create(suite=suite, name="Chat", mrr=550_000))
     environment = EnvironmentFactory(name="staging")
 
     def finish(chat_outcome: str = "passed", scope: str = Run.Scope.ALL) -> Run:

@@ -3,7 +3,7 @@ failure patterns. Pure functions, no database."""
 
 import pytest
 
-from runs.analysis.classification import BUILTIN_RULES, labels
+from runs.analysis.classification import BUILTIN_RULES, UNCLASSIFIED
 from runs.analysis.comparison import compare_runs
 from runs.analysis.critical_metrics import critical_metrics
 from runs.analysis.facts import MetricFacts, ResultFacts
@@ -11,18 +11,21 @@ from runs.analysis.flakiness import MIN_RUNS, flip_rate, is_flaky
 from runs.analysis.mrr import mrr_at_risk
 from runs.analysis.patterns import failure_patterns
 
-LABELS = labels(BUILTIN_RULES)
-SEED_MESSAGE = "WebSocket closed by server with code 1000 (main cleanup) {:.3f} s after the first message"
+LABELS = {rule.name: rule.label for rule in BUILTIN_RULES} | {UNCLASSIFIED: "Unclassified failure"}  # as class_labels()
+SEED_MESSAGE = (
+    "step 3 receive: connection 'ws' closed by the server with code 1000 (main cleanup) {:.3f} s after the first "
+    "message, before frame 1 of 5 ({{$.type: agent_started}}); seen: nothing"
+)
 
 
-def fact(name="Check", outcome="passed", node_id=None, kind="http", impact=(), failure_class="", **extra):
+def fact(name="Check", outcome="passed", node_id=None, declares="http", impact=(), failure_class="", **extra):
     return ResultFacts(
         name=name,
         category=extra.pop("category", "Critical Path"),
         outcome=outcome,
         duration_s=extra.pop("duration_s", 0.1),
         node_id=node_id or name.lower().replace(" ", "_"),
-        kind=kind,
+        declares=declares,
         impact=tuple(impact),
         failure_class=failure_class,
         **extra,
@@ -296,36 +299,54 @@ def test_critical_metrics_keep_the_definition_order():
 # -- failure patterns --------------------------------------------------------------
 
 
-def seed_failure(name, node_id, kind, key="websocket", after_ms=14.0):
-    record = {
-        "url": "ws://127.0.0.1:8765/ws",
-        "handshake_status": 101,
-        "close_code": 1000,
-        "close_reason": "main cleanup",
-        "close_initiator": "server",
-        "closed_after_send_ms": after_ms,
-    }
+def ws_connection(name="ws", **extra):
+    return {"name": name, "type": "websocket", "url": "ws://127.0.0.1:8765/ws", "handshake_status": 101, **extra}
+
+
+def answered_request(status=200, path="/health"):
+    return {"method": "GET", "url": f"http://127.0.0.1:8765{path}", "status": status}
+
+
+def seed_failure(name, node_id, connection="ws", after_ms=14.0):
+    record = ws_connection(
+        connection,
+        close_code=1000,
+        close_reason="main cleanup",
+        close_initiator="server",
+        closed_after_send_ms=after_ms,
+    )
+    details = {"close_code": 1000, "initiator": "server", "after_send": True}
     return fact(
         name,
         "failed",
         node_id=node_id,
-        kind=kind,
+        declares="ws",
         category="Message Flow",
         failure_class="ws-closed-1000-after-send",
         message=SEED_MESSAGE.format(after_ms / 1000),
-        evidence={key: record},
+        evidence={"connections": [record], "failure": {"code": "ws.closed", "step": 3, "details": details}},
     )
 
 
 def seed_run():
     """The seed: 9 checks pass, the three that send a message see the server close with 1000."""
     return [
-        fact("Backend Health Check", node_id="backend_health"),
-        fact("API Authentication", kind="auth", node_id="api_authentication"),
-        fact("WebSocket Connection", kind="ws_connect", node_id="websocket_connection"),
-        seed_failure("WebSocket Message Send", "websocket_message_send", "ws_send", after_ms=14.0),
-        seed_failure("Agent Execution Flow", "agent_execution_flow", "ws_events", after_ms=13.0),
-        seed_failure("Real-time Updates", "realtime_updates", "ws_fanout", key="websocket_subscriber", after_ms=12.0),
+        fact("Backend Health Check", node_id="backend_health", evidence={"requests": [answered_request()]}),
+        fact(
+            "API Authentication",
+            declares="auth http",
+            node_id="api_authentication",
+            evidence={"requests": [answered_request(401)], "auth_enforced": True},
+        ),
+        fact(
+            "WebSocket Connection",
+            declares="auth ws",
+            node_id="websocket_connection",
+            evidence={"connections": [ws_connection()]},
+        ),
+        seed_failure("WebSocket Message Send", "websocket_message_send", after_ms=14.0),
+        seed_failure("Agent Execution Flow", "agent_execution_flow", after_ms=13.0),
+        seed_failure("Real-time Updates", "realtime_updates", connection="subscriber", after_ms=12.0),
     ]
 
 
@@ -352,22 +373,31 @@ def test_a_1011_paragraph_gives_the_code_without_the_normal_close_hint():
     result = fact(
         "WebSocket Message Send",
         "failed",
-        kind="ws_send",
+        declares="ws",
         failure_class="ws-1011-server-error",
-        evidence={"websocket": {"close_code": 1011, "close_reason": "internal error", "close_initiator": "server"}},
+        evidence={
+            "connections": [ws_connection(close_code=1011, close_reason="internal error", close_initiator="server")],
+            "failure": {"code": "ws.closed", "details": {"close_code": 1011, "initiator": "server"}},
+        },
     )
     [pattern] = failure_patterns([result], LABELS)
-    assert pattern.summary.startswith("The server closed the connection with code 1011 (internal error).")
+    # Its own handshake worked: the paragraph says so before the close.
+    assert pattern.summary.startswith(
+        "WebSocket connections opened; then the server closed the connection with code 1011 (internal error)."
+    )
     assert "1 check affected: WebSocket Message Send." in pattern.summary
     assert "message handler" not in pattern.summary
     assert "after the client's first message" not in pattern.summary
 
 
 def test_a_connection_refused_paragraph_names_host_and_port():
-    refused = {"requests": [{"method": "GET", "url": "http://127.0.0.1:9/health", "remote_ip": "127.0.0.1"}]}
+    refused = {
+        "requests": [{"method": "GET", "url": "http://127.0.0.1:9/health", "remote_ip": "127.0.0.1"}],
+        "failure": {"code": "net.refused", "details": {}},
+    }
     results = [
         fact("Backend Health Check", "failed", failure_class="connection-refused", evidence=refused),
-        fact("API Authentication", "failed", kind="auth", failure_class="connection-refused", evidence={}),
+        fact("API Authentication", "failed", declares="auth http", failure_class="connection-refused", evidence={}),
     ]
     [pattern] = failure_patterns(results, LABELS)
     assert pattern.summary.startswith("Nothing was listening at 127.0.0.1:9: connections were refused.")
@@ -377,7 +407,7 @@ def test_a_connection_refused_paragraph_names_host_and_port():
 def test_patterns_are_grouped_by_class_largest_first():
     results = [
         fact("A", "failed", failure_class="http-5xx", message="GET /a answered HTTP 500, expected 200"),
-        fact("B", "failed", failure_class="events-missing", message="expected events missing: tool_completed"),
+        fact("B", "failed", failure_class="frame-missing", message="frame 4 of 5 not seen by the time 5 arrived"),
         fact("C", "failed", failure_class="http-5xx", message="GET /c answered HTTP 503, expected 200"),
         fact("D", "passed"),
         fact("E", "error", failure_class="http-5xx", message="GET /e answered HTTP 502, expected 200"),
@@ -385,13 +415,13 @@ def test_patterns_are_grouped_by_class_largest_first():
     patterns = failure_patterns(results, LABELS)
     assert [(p.failure_class, p.checks) for p in patterns] == [
         ("http-5xx", ("A", "C", "E")),
-        ("events-missing", ("B",)),
+        ("frame-missing", ("B",)),
     ]
 
 
 def test_a_generic_paragraph_quotes_the_first_message():
     results = [
-        fact("Message Endpoints", "passed"),
+        fact("Message Endpoints", "passed", evidence={"requests": [answered_request()]}),
         fact(
             "Critical API Endpoints",
             "failed",
@@ -416,6 +446,6 @@ def test_a_run_without_failures_has_no_patterns():
 
 
 def test_a_slow_close_is_timed_in_seconds():
-    results = [seed_failure("WebSocket Message Send", "websocket_message_send", "ws_send", after_ms=1250.0)]
+    results = [seed_failure("WebSocket Message Send", "websocket_message_send", after_ms=1250.0)]
     [pattern] = failure_patterns(results, LABELS)
     assert "about 1.25 s after the client's first message" in pattern.summary

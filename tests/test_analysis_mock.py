@@ -43,6 +43,8 @@ def http_request(status=200, connect_ms=0.4, **extra):
 
 def ws_record(handshake_ms=2.5, **extra):
     return {
+        "name": "ws",
+        "type": "websocket",
         "url": "ws://127.0.0.1:8765/ws",
         "dns_ms": 0.1,
         "handshake_ms": handshake_ms,
@@ -53,13 +55,13 @@ def ws_record(handshake_ms=2.5, **extra):
     }
 
 
-def fact(outcome="passed", duration=0.05, evidence=None, kind="http", started=None, finished=None):
+def fact(outcome="passed", duration=0.05, evidence=None, declares="http", started=None, finished=None):
     return ResultFacts(
         name="Backend Health Check",
         category="Critical Path",
         outcome=outcome,
         duration_s=duration,
-        kind=kind,
+        declares=declares,
         evidence={"requests": [http_request()]} if evidence is None else evidence,
         started_at=started,
         finished_at=finished,
@@ -70,56 +72,56 @@ def fact(outcome="passed", duration=0.05, evidence=None, kind="http", started=No
 
 
 def test_it_flags_a_near_zero_duration():
-    assert result_indicators(fact(duration=0.0004), rtt_ms=None, declares_network=True) == [NEAR_ZERO]
+    assert result_indicators(fact(duration=0.0004), rtt_ms=None) == [NEAR_ZERO]
 
 
 def test_it_does_not_flag_a_duration_of_one_millisecond():
-    assert result_indicators(fact(duration=0.001), rtt_ms=None, declares_network=True) == []
+    assert result_indicators(fact(duration=0.001), rtt_ms=None) == []
 
 
 def test_it_flags_a_passing_network_check_without_network_evidence():
-    assert result_indicators(fact(evidence={}), rtt_ms=None, declares_network=True) == [NO_NETWORK]
+    assert result_indicators(fact(evidence={}), rtt_ms=None) == [NO_NETWORK]
 
 
 def test_it_does_not_count_a_request_that_got_no_answer_as_network_evidence():
     unanswered = {"requests": [{"method": "GET", "url": "http://127.0.0.1:9/health"}]}
     assert not has_network_evidence(unanswered)
-    assert result_indicators(fact(evidence=unanswered), rtt_ms=None, declares_network=True) == [NO_NETWORK]
+    assert result_indicators(fact(evidence=unanswered), rtt_ms=None) == [NO_NETWORK]
 
 
 def test_it_counts_a_websocket_handshake_as_network_evidence():
-    evidence = {"websocket": ws_record()}
+    evidence = {"connections": [ws_record()]}
     assert has_network_evidence(evidence)
-    assert result_indicators(fact(evidence=evidence, kind="ws_connect"), rtt_ms=None, declares_network=True) == []
+    assert result_indicators(fact(evidence=evidence, declares="auth ws"), rtt_ms=None) == []
 
 
 def test_it_does_not_flag_a_non_network_check_without_evidence():
-    assert result_indicators(fact(evidence={}, kind=""), rtt_ms=None, declares_network=False) == []
+    assert result_indicators(fact(evidence={}, declares=""), rtt_ms=None) == []
 
 
 def test_it_flags_a_check_faster_than_the_runs_round_trip():
-    assert result_indicators(fact(duration=0.004), rtt_ms=5.0, declares_network=True) == [FASTER_THAN_RTT]
+    assert result_indicators(fact(duration=0.004), rtt_ms=5.0) == [FASTER_THAN_RTT]
 
 
 def test_it_does_not_flag_a_check_as_slow_as_the_round_trip():
-    assert result_indicators(fact(duration=0.005), rtt_ms=5.0, declares_network=True) == []
+    assert result_indicators(fact(duration=0.005), rtt_ms=5.0) == []
 
 
 def test_it_combines_the_indicators_of_a_hard_coded_pass():
-    flags = result_indicators(fact(duration=0.0, evidence={}), rtt_ms=0.3, declares_network=True)
+    flags = result_indicators(fact(duration=0.0, evidence={}), rtt_ms=0.3)
     assert flags == [NEAR_ZERO, NO_NETWORK, FASTER_THAN_RTT]
 
 
 @pytest.mark.parametrize("outcome", ["failed", "error", "skipped"])
 def test_it_never_flags_a_result_that_did_not_pass(outcome):
     result = fact(outcome=outcome, duration=0.0, evidence={})
-    assert result_indicators(result, rtt_ms=10.0, declares_network=True) == []
+    assert result_indicators(result, rtt_ms=10.0) == []
 
 
 def test_the_round_trip_is_the_fastest_connect_or_handshake_of_the_run():
     results = [
         fact(evidence={"requests": [http_request(connect_ms=0.8), http_request(connect_ms=None)]}),
-        fact(evidence={"websocket": ws_record(handshake_ms=0.6), "websocket_agent": ws_record(handshake_ms=3.0)}),
+        fact(evidence={"connections": [ws_record(handshake_ms=0.6), ws_record(handshake_ms=3.0)]}),
     ]
     assert round_trip_ms(results) == 0.6
 
@@ -190,9 +192,12 @@ def test_a_run_without_results_is_suspect():
 def test_a_loopback_run_with_http_websocket_auth_and_concurrency_is_real():
     results = [
         fact(
-            evidence={"requests": [http_request()], "auth_enforced": True}, kind="auth", started=T0, finished=T0 + 0.2
+            evidence={"requests": [http_request()], "auth_enforced": True},
+            declares="auth http",
+            started=T0,
+            finished=T0 + 0.2,
         ),
-        fact(evidence={"websocket": ws_record()}, kind="ws_connect", started=T0 + 0.1, finished=T0 + 0.3),
+        fact(evidence={"connections": [ws_record()]}, declares="auth ws", started=T0 + 0.1, finished=T0 + 0.3),
     ]
     score = realness(results)
     assert score.seen == {
@@ -208,17 +213,19 @@ def test_a_loopback_run_with_http_websocket_auth_and_concurrency_is_real():
 
 
 def imported(evidence):
-    """An imported result: no probe kind, so every evidence dimension applies to it."""
-    return fact(evidence=evidence, kind="")
+    """An imported result: it declares nothing, so every evidence dimension applies to it."""
+    return fact(evidence=evidence, declares="")
 
 
 def test_five_of_nine_dimensions_is_suspect_and_six_is_real():
-    five = [imported({"websocket": ws_record(), "auth_enforced": True})]  # dns, handshake, headers, I/O, auth
+    five = [imported({"connections": [ws_record()], "auth_enforced": True})]  # dns, handshake, headers, I/O, auth
     assert len(applicable_dimensions(five)) == 9
     assert sum(dimensions_seen(five).values()) == 5
     assert (realness(five).score, realness(five).verdict) == (0.556, "SUSPECT")
     six = [
-        imported({"websocket": ws_record(), "auth_enforced": True, "requests": [{"status": 200, "connect_ms": 0.3}]})
+        imported(
+            {"connections": [ws_record()], "auth_enforced": True, "requests": [{"status": 200, "connect_ms": 0.3}]}
+        )
     ]
     assert sum(dimensions_seen(six).values()) == 6
     assert (realness(six).score, realness(six).verdict) == (0.667, "REAL")
@@ -226,8 +233,8 @@ def test_five_of_nine_dimensions_is_suspect_and_six_is_real():
 
 def test_a_websocket_only_rerun_is_judged_on_what_websocket_checks_can_show():
     results = [
-        fact(evidence={"websocket": ws_record()}, kind="ws_send", started=T0, finished=T0 + 0.2),
-        fact(evidence={"websocket": ws_record()}, kind="ws_events", started=T0 + 0.1, finished=T0 + 0.3),
+        fact(evidence={"connections": [ws_record()]}, declares="ws", started=T0, finished=T0 + 0.2),
+        fact(evidence={"connections": [ws_record()]}, declares="ws", started=T0 + 0.1, finished=T0 + 0.3),
     ]
     assert applicable_dimensions(results) == ["ws_handshake", "headers", "network_io", "concurrency"]
     assert (realness(results).score, realness(results).verdict) == (1.0, "REAL")
@@ -241,10 +248,10 @@ def test_tls_applies_once_a_check_used_https_or_wss():
 
 
 def test_auth_never_enforced_needs_a_check_that_could_have_seen_it():
-    assert auth_never_enforced([fact(kind="auth", evidence={"requests": [http_request()]})])
-    assert auth_never_enforced([imported({})])  # imported results carry no kind
-    assert not auth_never_enforced([fact(kind="ws_send"), fact(kind="http")])  # a scoped rerun
-    assert not auth_never_enforced([fact(kind="ws_connect", evidence={"auth_enforced": True})])
+    assert auth_never_enforced([fact(declares="auth http", evidence={"requests": [http_request()]})])
+    assert auth_never_enforced([imported({})])  # imported results declare nothing
+    assert not auth_never_enforced([fact(declares="ws"), fact(declares="http")])  # no step expects a refusal
+    assert not auth_never_enforced([fact(declares="auth ws", evidence={"auth_enforced": True})])
     assert not auth_never_enforced([])
 
 

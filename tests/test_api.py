@@ -378,11 +378,13 @@ def test_it_answers_404_to_a_run_of_an_unknown_suite_or_environment(api, body, d
 
 
 def test_it_answers_400_to_a_run_of_an_imported_suite(api):
-    SuiteFactory(name="unit", definition={"imported": True, "checks": []})
+    SuiteFactory(name="unit", origin=Suite.Origin.IMPORT)
     EnvironmentFactory(name="ci")
     response = api.post(f"{API}/runs", {"suite": "unit", "environment": "ci"}, content_type="application/json")
     assert response.status_code == 400
-    assert response.json() == {"detail": "suite 'unit' holds imported results; it has no checks to run"}
+    assert response.json() == {
+        "detail": "suite 'unit' holds results imported from CI; Goldpath has no checks of its own to run for it"
+    }
     assert not Run.objects.exists()
 
 
@@ -603,6 +605,8 @@ def test_the_openapi_schema_is_valid_openapi_3(api):
         f"{API}/runs/import",
         f"{API}/test-cases/{{test_case_id}}/history",
         f"{API}/mrr-at-risk",
+        f"{API}/suites",
+        f"{API}/suites/{{name}}",
     }
     assert raw["components"]["securitySchemes"]["TokenAuth"] == {"type": "http", "scheme": "bearer"}
 
@@ -659,7 +663,7 @@ def test_it_answers_no_5xx_to_schema_generated_requests(engineer):
             for op in schema.get_all_operations()
             if op.ok().method.upper() == "GET" or (op.ok().method.upper(), op.ok().path) == ("POST", f"{API}/runs")
         ]
-        assert len(operations) == 5
+        assert len(operations) == 7
         for operation in operations:
             cases = st.one_of(
                 operation.as_strategy(GenerationMode.POSITIVE, headers=headers),

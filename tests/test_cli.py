@@ -6,7 +6,6 @@ import re
 import time
 
 import pytest
-import redis
 
 from runs.models import Run, RunStatus
 from tests.conftest import manage, start_worker, stop_process, subprocess_env
@@ -32,17 +31,6 @@ def close_codes(evidence: dict) -> set[int]:
     if "close_code" in evidence:
         found.add(evidence["close_code"])
     return found
-
-
-@pytest.fixture
-def unconsumed_broker(tmp_path):
-    """Environment overrides for a queue that no worker consumes (emptied afterwards)."""
-    queue = f"goldpath-unconsumed-{os.getpid()}-{time.monotonic_ns()}"
-    yield {"GOLDPATH_DATA_DIR": str(tmp_path), "GOLDPATH_QUEUE": queue}
-    if os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
-        client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
-        client.delete(queue, f"_kombu.binding.{queue}")
-        client.close()
 
 
 @pytest.mark.django_db(transaction=True)

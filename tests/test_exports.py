@@ -46,7 +46,7 @@ def test_markdown_has_every_section_of_the_seed_report(seed_run):
     text, _ = export_run(seed_run, "md")
     for section in SEED_SECTIONS:
         assert section in text
-    assert "WebSocket closed by server with code 1000 (main cleanup)" in text
+    assert "closed by the server with code 1000 (main cleanup)" in text
     assert "**WebSocket Message Flow:** ❌ 0% (0/3)" in text
     assert "not measured" in text  # agent startup: the seed printed 380 ms here
     assert "The message handler closes on send." in text

@@ -19,7 +19,6 @@ from runs.importers.junit import parse_junit
 from runs.models import Category, Environment, Result, Run, RunStatus, Suite, TestCase
 from runs.reporting import build_report
 from tests.conftest import manage
-from tests.factories import SuiteFactory
 from tests.samples import billion_laughs, junit_written_by_pytest
 
 pytestmark = pytest.mark.django_db
@@ -253,20 +252,17 @@ def test_it_files_each_test_under_its_files_suite_name():
     assert set(run.results.values_list("test_case__category__name", flat=True)) == {"example.com/demo"}
 
 
-def test_it_maps_categories_by_the_suites_import_rules():
-    SuiteFactory(
-        name="ci",
-        definition={"checks": [], "import_categories": [{"pattern": r"\bcheckout\b", "category": "Checkout"}]},
-    )
-    run = import_file(JEST)
-    categories = dict(run.results.values_list("test_case__name", "test_case__category__name"))
-    assert categories == {
-        "cart sums prices": "cart",
-        "cart applies the discount": "cart",
-        "cart ships abroad": "cart",
-        "cart checkout empty cart totals zero": "Checkout",
-        "cart checkout waits for the payment provider": "Checkout",
-    }
+def test_it_refuses_to_import_into_a_probe_suite(golden_path):
+    """Results of a probe suite come only from Goldpath's own workers."""
+    with pytest.raises(ImportFailed, match="'golden-path' is a probe suite: its results come only from"):
+        import_file(JEST, suite="golden-path")
+    assert not Run.objects.exists()
+    assert golden_path.test_cases.count() == 12 and golden_path.categories.count() == 5
+
+
+def test_an_import_creates_an_import_suite():
+    run = import_file(JEST, suite="web")
+    assert run.suite.origin == Suite.Origin.IMPORT and run.version is None
 
 
 # --- hostile and malformed files ------------------------------------------------------------

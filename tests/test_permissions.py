@@ -16,22 +16,27 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from runs import tokens
-from runs.models import ApiToken, Note, Result, Run, RunStatus
+from runs.models import ApiToken, Environment, Note, Result, Run, RunStatus, SuiteVersion
 from tests.factories import CategoryFactory, EnvironmentFactory, ResultFactory, RunFactory, SuiteFactory, UserFactory
 from tests.factories import TestCaseFactory as CheckFactory
 
 ANONYMOUS, MANAGER, ENGINEER, DEVOPS, SUPERUSER = "anonymous", "manager", "engineer", "devops", "superuser"
 USERS = (MANAGER, ENGINEER, DEVOPS, SUPERUSER)
 READ, EXPORT, RUN, RERUN, NOTES, TOKENS = "read", "export", "run", "rerun", "notes", "tokens"
+CONFIGURE = "configure"
 
 # What each role may do: the product's rules, restated (runs/roles.py's docstring and the brief).
 MAY: dict[str, set[str]] = {
     ANONYMOUS: set(),
     MANAGER: {READ, EXPORT, TOKENS},
-    DEVOPS: {READ, EXPORT, RUN, NOTES, TOKENS},
+    DEVOPS: {READ, EXPORT, RUN, NOTES, TOKENS, CONFIGURE},
     ENGINEER: {READ, RUN, RERUN, NOTES, TOKENS},
-    SUPERUSER: {READ, EXPORT, RUN, RERUN, NOTES, TOKENS},
+    SUPERUSER: {READ, EXPORT, RUN, RERUN, NOTES, TOKENS, CONFIGURE},
 }
+SUITE_FILE = (
+    b"name: web\ncategories: [{name: Checkout}]\n"
+    b"checks:\n  - {id: checkout, name: Checkout, category: Checkout, steps: [{request: {path: /}}]}\n"
+)
 GROUPS = {MANAGER: "Manager", DEVOPS: "DevOps", ENGINEER: "Engineer"}
 
 JUNIT = b'<testsuite name="unit"><testcase classname="m" name="t" time="0.1"/></testsuite>'
@@ -62,6 +67,11 @@ PAGES = [
     Endpoint("GET", "/trends/", READ, 200),
     Endpoint("GET", "/business/", READ, 200),
     Endpoint("GET", "/tokens/", READ, 200),
+    Endpoint("GET", "/suites/", READ, 200),
+    Endpoint("GET", "/suites/web/", READ, 200),
+    Endpoint("GET", "/environments/", READ, 200),
+    Endpoint("GET", "/environments/new/", CONFIGURE, 200),
+    Endpoint("GET", "/environments/staging/", CONFIGURE, 200),
 ]
 ACTIONS = [
     Endpoint("POST", "/run-now/", RUN, 302, "run_now"),
@@ -69,17 +79,23 @@ ACTIONS = [
     Endpoint("POST", "/runs/{run}/notes/", NOTES, 302, "note"),
     Endpoint("POST", "/notes/{note}/", NOTES, 302, "note"),
     Endpoint("POST", "/tokens/new/", TOKENS, 200, "token_name"),
+    Endpoint("POST", "/suites/reload/", CONFIGURE, 302),
+    Endpoint("POST", "/environments/staging/", CONFIGURE, 302, "environment_form"),
 ]
 API = [
     Endpoint("GET", "/api/v1/runs", READ, 200),
     Endpoint("GET", "/api/v1/runs/{run}", READ, 200),
     Endpoint("GET", "/api/v1/test-cases/{case}/history", READ, 200),
     Endpoint("GET", "/api/v1/mrr-at-risk", READ, 200),
+    Endpoint("GET", "/api/v1/suites", READ, 200),
+    Endpoint("GET", "/api/v1/suites/web", READ, 200),
+    Endpoint("POST", "/api/v1/suites", CONFIGURE, 201, "suite_file"),
     Endpoint("POST", "/api/v1/runs", RUN, 202, "run_json"),
     Endpoint("POST", "/api/v1/runs/{run}/rerun", RERUN, 202, "rerun_json"),
     Endpoint("POST", "/api/v1/runs/import", RUN, 201, "import_file"),
 ]
 API_WRITES = [e for e in API if e.method == "POST"]
+RUN_STARTS = [e for e in API_WRITES if e.action in (RUN, RERUN)]
 FORM_WRITES = [*ACTIONS, Endpoint("POST", "/tokens/{token}/revoke/", TOKENS, 302)]
 
 
@@ -114,6 +130,10 @@ class World:
             case "import_file":
                 upload = SimpleUploadedFile("junit.xml", JUNIT, content_type="application/xml")
                 return {"data": {"file": upload, "suite": "unit", "environment": "ci"}}
+            case "suite_file":
+                return {"data": {"file": SimpleUploadedFile("web.yaml", SUITE_FILE, content_type="application/yaml")}}
+            case "environment_form":
+                return {"data": {"base_url": "http://127.0.0.1:9", "variables_text": "client_id = ci"}}
         return {}
 
 
@@ -134,11 +154,14 @@ def world(db) -> World:
 
 
 def state() -> tuple:
-    """What a write may change: runs, notes (and their text) and API tokens (and revocations)."""
+    """What a write may change: runs, notes (and their text), API tokens (and revocations),
+    suite versions and environments' settings."""
     return (
         tuple(Run.objects.order_by("pk").values_list("pk", "status")),
         tuple(Note.objects.order_by("pk").values_list("pk", "body")),
         tuple(ApiToken.objects.order_by("pk").values_list("pk", "revoked")),
+        tuple(SuiteVersion.objects.order_by("pk").values_list("pk", "digest")),
+        tuple(Environment.objects.order_by("pk").values_list("pk", "base_url", "variables")),
     )
 
 
@@ -242,7 +265,7 @@ def test_the_api_answers_each_token_role_as_its_rights_say(world, role, endpoint
         assert (state() != before) == (endpoint.action in MAY[role])
 
 
-@pytest.mark.parametrize("endpoint", API_WRITES, ids=lambda e: e.id)
+@pytest.mark.parametrize("endpoint", RUN_STARTS, ids=lambda e: e.id)
 def test_a_run_started_with_a_token_belongs_to_the_tokens_user(world, endpoint):
     response = request(with_token(world, ENGINEER), world, endpoint)
     run = Run.objects.get(pk=response.json()["id"])

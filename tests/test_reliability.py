@@ -5,9 +5,9 @@ import time
 import pytest
 from django.db import OperationalError
 
-from probes.tasks import with_database_retry
 from runs.models import Run, RunStatus
 from runs.services import reap_stale_runs
+from runs.tasks import with_database_retry
 from tests.conftest import isolated_env, kill_worker, manage, start_worker, stop_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,3 +108,32 @@ def test_a_worker_gives_up_after_the_retry_window(settings):
 
     with pytest.raises(OperationalError):
         with_database_retry(write)
+
+
+@pytest.mark.django_db
+def test_a_dispatched_run_leaves_its_time_limit_to_the_worker(settings):
+    """The worker's GOLDPATH_RUN_TIME_LIMIT must decide. Celery copies the sending process's
+    task defaults into the message unless told not to, and a worker obeys the message: a
+    web process with another limit would then set the workers' limit."""
+    import os
+
+    from celery import current_app
+
+    from runs.services import dispatch_run
+    from runs.tasks import execute_run
+    from tests.factories import RunFactory
+
+    # Bound in this process, as in a web process that imported it: with this process's limit.
+    assert execute_run.soft_time_limit == settings.GOLDPATH_RUN_TIME_LIMIT
+    queue = f"goldpath-limits-{os.getpid()}-{time.monotonic_ns()}"
+    default = current_app.conf.task_default_queue
+    current_app.conf.task_default_queue = queue
+    try:
+        dispatch_run(RunFactory())
+        with current_app.connection_for_read() as connection:
+            message = connection.SimpleQueue(queue).get(timeout=10)
+            message.ack()
+    finally:
+        current_app.conf.task_default_queue = default
+    assert message.headers["task"] == "runs.execute_run"
+    assert message.headers["timelimit"] in ([None, None], (None, None))

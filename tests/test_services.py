@@ -5,7 +5,8 @@ import time
 import pytest
 from django.utils import timezone
 
-from probes.base import CheckOutcome, MeasuredMetric
+from probes.engine import CheckOutcome
+from probes.metrics import MeasuredMetric
 from runs.models import Measurement, Run, RunStatus
 from runs.services import (
     MAX_MESSAGE_CHARS,

@@ -42,9 +42,9 @@ def suite(db):
     # Created in reverse order: the suite's order, not the id, must decide the heatmap's rows.
     connectivity = CategoryFactory(suite=suite, name="Connectivity", order=1)
     priority = CategoryFactory(suite=suite, name="Priority", order=0)
-    chat = ImpactTagFactory(name="Chat", mrr=200_000)
-    auth = ImpactTagFactory(name="Auth", mrr=60_000)
-    events = ImpactTagFactory(name="Events", mrr=80_000)
+    chat = ImpactTagFactory(suite=suite, name="Chat", mrr=200_000)
+    auth = ImpactTagFactory(suite=suite, name="Auth", mrr=60_000)
+    events = ImpactTagFactory(suite=suite, name="Events", mrr=80_000)
     checks = {
         "send": CheckFactory(category=priority, name="Message Send", node_id="send", order=0),
         "login": CheckFactory(category=priority, name="Login", node_id="login", order=1),

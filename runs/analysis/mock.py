@@ -126,7 +126,8 @@ def run_indicators(
     return flags
 
 
-def _overlapping(results: Sequence[ResultFacts]) -> bool:
+def overlapping(results: Sequence[ResultFacts]) -> bool:
+    """Whether any two results ran at the same time (checks run concurrently on a worker)."""
     spans = sorted((f.started_at, f.finished_at) for f in results if f.started_at and f.finished_at)
     return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))
 
@@ -144,7 +145,7 @@ def dimensions_seen(results: Sequence[ResultFacts]) -> dict[str, bool]:
         "headers": any(r.get("headers_seen") for r in requests + sockets),
         "network_io": any(r.get("bytes_in") or r.get("bytes_out") for r in requests + sockets),
         "auth": auth_enforced(results),
-        "concurrency": _overlapping(results),
+        "concurrency": overlapping(results),
     }
 
 

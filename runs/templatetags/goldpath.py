@@ -119,3 +119,15 @@ def duration_chart(durations, limit_s=None, width: int = 720, height: int = 160)
 def md_cell(value) -> str:
     """Text safe inside a Markdown table cell or list item: one line, pipes escaped."""
     return " ".join(str(value).split()).replace("|", "\\|")
+
+
+@register.filter
+def get_item(mapping, key):
+    """``mapping[key]`` in a template (None when absent)."""
+    return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.filter
+def describe_step(step) -> str:
+    """A few words on what a suite step does (``GET /health``, ``3 on ws``)."""
+    return step.kind.describe(step.options)

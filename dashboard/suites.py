@@ -1,0 +1,101 @@
+"""Suites page: every suite with its checks, categories, impact tags and versions, and the
+suite files that do not validate (their suites keep their current version)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q, Sum
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from probes.suite.loader import SuiteFileError, load_suite_file, suite_from_definition
+from runs import roles
+from runs.models import Suite
+from runs.suites import declared_name, load_all_suites, suite_files
+
+
+@dataclass
+class FileProblem:
+    path: str
+    suite: str | None
+    lines: list[str]
+
+
+def file_problems() -> list[FileProblem]:
+    """The suite files that do not validate, checked now (nothing is stored)."""
+    problems = []
+    for path in suite_files():
+        try:
+            load_suite_file(path)
+        except SuiteFileError as exc:
+            problems.append(FileProblem(path.name, declared_name(path), exc.lines))
+    return problems
+
+
+@login_required
+def suites_page(request):
+    suites = (
+        Suite.objects.select_related("current_version")
+        .annotate(
+            checks=Count("test_cases", filter=Q(test_cases__active=True), distinct=True),
+            categories_count=Count("categories", distinct=True),
+            versions_count=Count("versions", distinct=True),
+        )
+        .order_by("origin", "name")
+    )
+    mrr = dict(Suite.objects.annotate(mrr=Sum("impact_tags__mrr")).values_list("pk", "mrr"))
+    return render(
+        request,
+        "dashboard/suites.html",
+        {
+            "suites": suites,
+            "mrr": mrr,
+            "problems": file_problems(),
+            "suites_dir": settings.GOLDPATH_SUITES_DIR,
+            "can_configure": roles.can(request.user, roles.CONFIGURE),
+        },
+    )
+
+
+@login_required
+def suite_page(request, name: str, number: int | None = None):
+    suite = get_object_or_404(Suite.objects.select_related("current_version"), name=name)
+    versions = suite.versions.select_related("created_by").annotate(runs_count=Count("runs"))
+    shown = get_object_or_404(suite.versions, number=number) if number else suite.current_version
+    model = None
+    invalid = ""
+    if shown is not None:
+        try:
+            model = suite_from_definition(shown.definition)
+        except ValueError as exc:
+            invalid = str(exc).splitlines()[0]
+    test_cases = {tc.node_id: tc for tc in suite.test_cases.prefetch_related("impact_tags")}
+    return render(
+        request,
+        "dashboard/suite.html",
+        {
+            "suite": suite,
+            "version": shown,
+            "versions": versions,
+            "model": model,
+            "invalid": invalid,
+            "test_cases": test_cases,
+            "tags": suite.impact_tags.all(),
+            "categories": suite.categories.annotate(checks=Count("test_cases", filter=Q(test_cases__active=True))),
+        },
+    )
+
+
+@require_POST
+@roles.permission_required(roles.CONFIGURE)
+def suites_reload(request):
+    report = load_all_suites()
+    for suite in report.suites:
+        messages.success(request, f"{suite.name}: version {suite.current_version.number} is current.")
+    for path, error in report.errors.items():
+        messages.error(request, f"{path.name} was not loaded (its suite keeps its current version): {error}")
+    return redirect("dashboard-suites")
