@@ -73,6 +73,8 @@ def prepare_environment() -> None:
         print(f"No DATABASE_URL: SQLite in {os.environ['GOLDPATH_DATA_DIR']}")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
     os.environ.setdefault("GOLDPATH_LOG_LEVEL", "WARNING")
+    # generate_history records real runs of the suite against the bundled target's demo client.
+    os.environ.setdefault("GOLDPATH_TARGET_SECRET", "demo-secret")
     sys.path.insert(0, str(BASE_DIR))
 
 

@@ -1,11 +1,12 @@
 """``generate_history``: fill the database with a realistic run history, fast.
 
-For benchmarks and demos. Runs go in with ``bulk_create``, their results and measurements
-as plain rows (``runs.bulk.insert_rows``: COPY on PostgreSQL); one transaction per batch of
-runs, no per-row saves, no Celery, no network. Runs are simulated in time
-order per environment, each environment following a health profile, so the pages show
-what a real history shows: a regression that starts part-way, a flaky check, outages,
-a stubbed target that the mock indicators catch.
+For benchmarks and demos. The evidence is real: the suite's current version first runs
+through the probe engine against the bundled target (in-process, on loopback) in each fault
+mode the health profiles need, and every generated result replays one of those recorded
+outcomes with jittered timings. Nothing here knows the suite's checks, steps or the target's
+protocol, so the history shows what real runs of that suite show and cannot drift from the
+engine. Runs go in with ``bulk_create``, results and measurements as plain rows (COPY on
+PostgreSQL), one transaction per batch of runs: no per-row saves, no Celery.
 """
 
 from __future__ import annotations
@@ -13,27 +14,32 @@ from __future__ import annotations
 import random
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from contextlib import closing
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import Any
-from uuid import UUID
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
-from probes.perf.checks import percentile
-from probes.suite_loader import SuiteFileError, load_suite_file
 
+from probes.engine import CheckOutcome, run_checks
+from probes.metrics import MeasuredMetric, percentile
+from probes.net import NetworkPolicy
+from probes.runtime import RunTarget
+from probes.suite.loader import SuiteFileError, suite_from_definition
+from probes.suite.model import Suite as SuiteModel
+from probes.target.server import TargetServer
 from runs import bulk
 from runs.analysis.classification import classify
-from runs.analysis.facts import PASSED, ResultFacts
+from runs.analysis.facts import FAILING, PASSED, ResultFacts
 from runs.analysis.flakiness import DEFAULT_WINDOW, FLAKY_FLIP_RATE, MIN_RUNS
 from runs.analysis.mock import (
     CONSTANT_RUNS,
-    NETWORK_KINDS,
+    NETWORK,
     auth_never_enforced,
+    overlapping,  # realness() is cached by its answer
     realness,
     result_indicators,
     round_trip_ms,
@@ -43,6 +49,8 @@ from runs.analysis.mrr import mrr_at_risk
 from runs.analysis.verdict import DEFAULT_MIN_PASS_RATE, compute_verdict
 from runs.history import active_rules
 from runs.models import Environment, Measurement, Note, Result, Run, RunStatus, Suite, TestCase
+from runs.services import OUTCOME_COUNTERS, truncate
+from runs.suites import SuiteRefused, load_suite_path
 
 ENV_PREFIX = "env-"
 # Cycled over env-1, env-2, …: env-2 is the seed report's failure mode.
@@ -53,122 +61,170 @@ FLAKY_FAIL_RATE = 0.19  # independent failures at this rate flip ~30 % of the ti
 OUTAGE_RATE = 0.008  # chance that a run starts a connection-refused outage
 SLOW_RATE = 0.03  # chance that a run misses a performance target
 TRIGGERS = (("schedule", 0.80), ("manual", 0.14), ("rerun", 0.06))
-VARIANTS = 8  # evidence variants kept per environment, check and state
-RESULT_FIELDS = (
-    "run",
-    "test_case",
-    "outcome",
-    "duration_s",
-    "message",
-    "failure_class",
-    "evidence",
-    "mock_flags",
-    "attempt",
-    "started_at",
-    "finished_at",
+STUBBED_CHECKS = 3  # checks the stubbed profile's "tests" fake
+STUB_DURATION_S = 0.0004
+# Columns in the order of the rows; a result's evidence last (see insert_results).
+RESULT_FIELDS = tuple(
+    "run test_case outcome duration_s message failure_class mock_flags attempt started_at finished_at evidence".split()
 )
-MEASUREMENT_FIELDS = (
-    "run",
-    "test_case",
-    "key",
-    "name",
-    "unit",
-    "target",
-    "comparison",
-    "p50",
-    "p95",
-    "samples",
-    "ok",
-    "note",
-)
+MEASUREMENT_FIELDS = tuple("run test_case key name unit target comparison p50 p95 samples ok note percentile".split())
 
-# Check states; the outcome of each is in OUTCOMES.
-PASS, STUB, PERF_PARTIAL = "pass", "stub", "pass-unmeasured"
-WS_CLOSED, TIMEOUT, REFUSED, SLOW = "ws-closed-1000", "receive-timeout", "connection-refused", "slow"
-OUTCOMES = {
-    PASS: Result.Outcome.PASSED,
-    STUB: Result.Outcome.PASSED,
-    PERF_PARTIAL: Result.Outcome.PASSED,
-    WS_CLOSED: Result.Outcome.FAILED,
-    TIMEOUT: Result.Outcome.FAILED,
-    REFUSED: Result.Outcome.FAILED,
-    SLOW: Result.Outcome.FAILED,
-}
-WS_FLOW_KINDS = ("ws_send", "ws_events", "ws_fanout")
-AGENT_EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
-AGENT_METRICS = ("agent_startup", "message_processing", "total_request")  # need a message over the WebSocket
-BASELINE_MS = {
-    "api_response": 28.0,
-    "websocket_latency": 6.0,
-    "agent_startup": 190.0,
-    "message_processing": 95.0,
-    "total_request": 560.0,
-}
-STUB_MS = {"api_response": 12.0, "websocket_latency": 3.0, "agent_startup": 150.0, "message_processing": 80.0}
-HTTP_HEADERS = ["content-length", "content-type", "date", "server", "x-request-id"]
-WS_HEADERS = ["connection", "date", "sec-websocket-accept", "server", "upgrade"]
-REFUSED_MESSAGE = "connection refused: nothing is listening at that address"
+
+@dataclass(frozen=True)
+class Mode:
+    """A way of running the suite against the bundled target: its fault modes (None: a
+    port nothing listens on), how many runs to record, and whether only the checks with
+    metrics are kept (the rest of such a run is not replayed)."""
+
+    name: str
+    faults: tuple[str, ...] | None
+    recordings: int
+    metric_checks_only: bool = False
+
+
+HEALTHY = Mode("healthy", ("healthy",), 3)
+WS_CLOSED = Mode("ws-closed", ("close-after-send",), 2)  # the seed report's failure
+EVENTS_MISSING = Mode("events-missing", ("events-missing",), 1)  # the flaky check's failure
+SLOW = Mode("slow", ("latency=150",), 1, metric_checks_only=True)  # a performance target missed
+SLOW_WS_CLOSED = Mode("slow-ws-closed", ("close-after-send", "latency=150"), 1, metric_checks_only=True)
+REFUSED = Mode("refused", None, 2)  # an outage: connection refused everywhere
+MODES = (HEALTHY, WS_CLOSED, EVENTS_MISSING, SLOW, SLOW_WS_CLOSED, REFUSED)
+STUB = "stub"  # not recorded: see Command.stub_outcome
+RECORD_ATTEMPTS = 3  # a recording spoiled by this machine's load is made again (see spoiled)
+MISSED_TARGET = "metric.over_target"  # the engine's failure code
 
 HELP = """Fill the database with a realistic run history, fast (bulk inserts, no Celery).
 
 Creates environments env-1..env-K (https://env-K.example.test) and N finished runs of the
-suite spread over the last --days days, each with a result for every active check and the
-performance check's measurements. Environments follow health profiles in turn (env-1,
-env-2, …, then again from the first): healthy;
-the seed report's failure mode (from a quarter of the way in, the WebSocket closes with
-code 1000 right after the first message: 3 checks fail, agent metrics are not measured);
-one flaky check (fails ~19 % of runs at random, so it flips ~30 % of the time); a stubbed
-target (3 checks pass in under 1 ms with no network evidence, measurements identical every
-run); healthy. Every environment has occasional connection-refused outages and missed performance
-targets.
+suite's current version over the last --days days. The evidence comes from real probe runs
+of the suite against the bundled target on loopback (recorded first, in a few seconds, once
+per process and version; the checks must pass against the healthy target, and the golden
+path needs GOLDPATH_TARGET_SECRET=demo-secret): each result replays a recorded outcome of
+its check (message, evidence with the loopback URLs it was measured on, failure) with
+jittered timings; measurements replay the recorded samples scaled by a per-run factor.
 
-Stored analysis: counters and failure classes are exact; verdict, MRR at risk, realness
-and result mock indicators come from the real analysis functions run once per distinct
-outcome pattern (results of one pattern share evidence shapes); flaky_count and the
-constant-measurement indicators are tracked over a rolling window per environment, exact
-for histories made by this command alone (approximate when runs of other origins are
-interleaved). Rerun runs point to the previous run of their environment.
+Environments follow health profiles in turn: healthy; the seed report's failure (from a
+quarter of the way in the target closes the WebSocket with code 1000 after the first
+message); one flaky non-critical check (fails as with events-missing in ~19 % of runs, so
+it flips ~30 % of the time); a stubbed target (3 checks "pass" in under 1 ms with no
+evidence, measurements identical every run: synthetic on purpose, for the mock indicators
+to catch); healthy. All have occasional outages (connection refused) and missed
+performance targets (latency=150).
+
+Stored analysis is what finish_run would store, from the real analysis functions;
+flaky_count and constant measurements are tracked over rolling windows per environment,
+exact for histories made by this command alone. Same --seed, same runs and analysis.
+Reruns point to the previous run of their environment.
 """
 
 
-def ws_closed_message(after_s: float) -> str:
-    """The probe's message for the seed failure (probes/ws/session.py, the target's close-after-send)."""
-    return f"WebSocket closed by server with code 1000 (main cleanup) {after_s:.3f} s after the first message"
+@dataclass
+class Recorded:
+    """One check's outcome in one recorded run, kept in the form its results are stored."""
+
+    outcome: str
+    duration_s: float
+    offset_s: float  # after the first check of its run started
+    message: str
+    failure: dict[str, Any] | None
+    evidence: dict[str, Any]
+    evidence_json: str
+    attempts: int
+    metrics: list[MeasuredMetric]
+
+    @classmethod
+    def of(cls, outcome: CheckOutcome, first_started_at: float) -> Recorded:
+        return cls(
+            outcome.outcome,
+            outcome.duration_s,
+            max(0.0, outcome.started_at - first_started_at),
+            outcome.message,
+            outcome.failure,
+            outcome.evidence,
+            bulk.json_value(outcome.evidence),  # replayed by many results: encoded once
+            outcome.attempts,
+            outcome.metrics,
+        )
+
+
+Recordings = dict[str, list[dict[str, Recorded]]]  # mode name → recorded runs → check id → outcome
+_RECORDED: dict[str, Recordings] = {}  # by version digest: the tests generate several times
+
+
+def run_once(model: SuiteModel, mode: Mode) -> dict[str, Recorded]:
+    """Run the suite (or its checks with metrics) against the bundled target in ``mode``."""
+    checks = [c for c in model.checks if c.metrics or not mode.metric_checks_only]
+    if mode.faults is None:  # a port that was just free: connection refused
+        server = TargetServer()
+        server.start()
+        server.stop()
+        return record_run(model, checks, server.base_url)
+    with TargetServer(list(mode.faults)) as server:
+        return record_run(model, checks, server.base_url)
+
+
+def record_run(model: SuiteModel, checks: list, base_url: str) -> dict[str, Recorded]:
+    target = RunTarget(model, base_url, policy=NetworkPolicy(frozenset({TargetServer.host})), environment="history")
+    with closing(run_checks(checks, target)) as outcomes:
+        recorded = list(outcomes)
+    first = min(o.started_at for o in recorded)
+    return {o.check_id: Recorded.of(o, first) for o in recorded}
+
+
+def spoiled(run: dict[str, Recorded], mode: Mode) -> bool:
+    """A recording this machine's load spoiled rather than the fault: a check that fails
+    against the healthy target, or misses a performance target outside the slow modes."""
+    if mode is HEALTHY:
+        return any(r.outcome != PASSED for r in run.values())
+    return not mode.metric_checks_only and any((r.failure or {}).get("code") == MISSED_TARGET for r in run.values())
+
+
+def record_mode(model: SuiteModel, mode: Mode) -> dict[str, Recorded]:
+    for _ in range(RECORD_ATTEMPTS):
+        run = run_once(model, mode)
+        if not spoiled(run, mode):
+            break
+    return run
+
+
+def record_suite(model: SuiteModel, digest: str) -> Recordings:
+    """Every mode's recorded runs, once per process and version."""
+    if digest not in _RECORDED:
+        healthy = [record_mode(model, HEALTHY) for _ in range(HEALTHY.recordings)]
+        for check_id, recorded in (item for run in healthy for item in run.items()):
+            if recorded.outcome != PASSED:
+                raise CommandError(
+                    f"the history replays real runs against the bundled target, and check {check_id!r} "
+                    f"does not pass against it (healthy, {RECORD_ATTEMPTS} attempts): {recorded.message}"
+                )
+        recordings = {mode.name: [record_mode(model, mode) for _ in range(mode.recordings)] for mode in MODES[1:]}
+        _RECORDED[digest] = {HEALTHY.name: healthy, **recordings}
+    return _RECORDED[digest]
 
 
 @dataclass(frozen=True)
 class Check:
     index: int
+    check_id: str
     test_case_id: int
-    node_id: str
-    name: str
-    kind: str
-    category: str
-    critical: bool
-    impact: tuple[str, ...]
-    definition: dict[str, Any]
+    has_metrics: bool
+    fact: ResultFacts  # what the analysis reads of its test case; a pattern copies it
 
 
 @dataclass
-class Variant:
-    message: str
-    evidence: dict[str, Any]
-    duration_s: float
+class Pattern:
+    """A combination of recorded outcomes (one per check) and the analysis that depends on
+    nothing else; many runs replay the same combination."""
 
-    @cached_property
-    def evidence_json(self) -> str:  # variants are reused by many results: encode once
-        return bulk.json_value(self.evidence)
-
-
-@dataclass
-class Analysis:
+    recorded: list[Recorded]
+    facts: list[ResultFacts]  # reused: each run sets its own durations and times before use
+    failure_classes: list[str]
     verdict: str
     mrr_at_risk: int
-    realness_score: float
-    flags: list[list[str]]  # per check
-    flagged: int
     no_auth: bool
-    failure_classes: list[str]  # per check, "" when passing
+    rtt_ms: float | None
+    counts: dict[str, int]
+    realness: dict[bool, float] = field(default_factory=dict)  # by "the results overlapped"
 
 
 @dataclass
@@ -178,6 +234,7 @@ class EnvState:
     profile: str
     last_run: Run | None = None
     outage_left: int = 0
+    slow_streak: int = 0
     outcomes: list[deque] = field(default_factory=list)  # per check: passed? over the flaky window
     flips: list[int] = field(default_factory=list)
     p50s: dict[str, deque] = field(default_factory=dict)  # metric → newest last, CONSTANT_RUNS long
@@ -186,11 +243,9 @@ class EnvState:
 @dataclass
 class PlannedRun:
     run: Run
-    states: list[str]
-    messages: dict[int, str]  # check index → message overriding the variant's
-    measurements: list[dict[str, Any]]
-    parent: Run | None = None
-    rows: list[tuple] = field(default_factory=list)  # per check: check, state, variant, duration, offset
+    parent: Run | None
+    results: list[tuple]  # rows without their run
+    measurements: list[tuple]
 
 
 class Command(BaseCommand):
@@ -245,56 +300,94 @@ class Command(BaseCommand):
         )
 
     def load_suite(self, name: str) -> Suite:
-        suite = Suite.objects.filter(name=name).first()
+        suite = Suite.objects.filter(name=name).select_related("current_version").first()
         if suite is None:
             path = settings.GOLDPATH_SUITES_DIR / f"{name}.yaml"
             if not path.exists():
                 raise CommandError(f"no suite {name!r} in the database and no {path}")
             try:
-                suite = load_suite_file(path)
-            except SuiteFileError as exc:
+                suite = load_suite_path(path)
+            except (SuiteFileError, SuiteRefused) as exc:
                 raise CommandError(str(exc)) from None
             self.log(f"Loaded suite {suite.name} from {path}")
+        if suite.current_version is None:
+            raise CommandError(f"suite {name!r} has no suite file version to run (it holds imported results)")
         return suite
 
     def setup_checks(self) -> None:
-        definitions = {c["id"]: c for c in self.suite.definition.get("checks", [])}
-        test_cases = (
-            self.suite.test_cases.filter(active=True)
+        self.version = self.suite.current_version
+        try:
+            model = suite_from_definition(self.version.definition)
+        except ValueError as exc:
+            raise CommandError(
+                f"version {self.version.number} of suite {self.suite.name!r} no longer validates "
+                f"({str(exc).splitlines()[0]}); load the suite file again"
+            ) from None
+        test_cases = {
+            tc.node_id: tc
+            for tc in self.suite.test_cases.filter(active=True)
             .select_related("category")
             .prefetch_related("impact_tags")
-            .order_by("order", "pk")
-        )
-        self.checks = [
-            Check(
-                index=i,
-                test_case_id=tc.pk,
-                node_id=tc.node_id,
-                name=tc.name,
-                kind=tc.kind,
-                category=tc.category.name,
-                critical=tc.category.critical,
-                impact=tuple(tag.name for tag in tc.impact_tags.all()),
-                definition=definitions.get(tc.node_id, {}),
-            )
-            for i, tc in enumerate(test_cases)
-        ]
-        if not self.checks:
-            raise CommandError(f"suite {self.suite.name!r} has no active checks")
-        self.tag_mrr = {tag.name: tag.mrr for tc in test_cases for tag in tc.impact_tags.all()}
-        self.min_pass_rate = self.suite.definition.get("verdict", {}).get("min_pass_rate", DEFAULT_MIN_PASS_RATE)
+        }
+        missing = [c.id for c in model.checks if c.id not in test_cases]
+        if missing:
+            raise CommandError(f"suite {self.suite.name!r} has no active test case for {missing}: load it again")
+        self.checks = []
+        for index, check in enumerate(model.checks):
+            tc = test_cases[check.id]
+            fact = ResultFacts(tc.name, tc.category.name, PASSED, 0.0, tc.category.critical, node_id=tc.node_id)
+            fact.declares, fact.impact = tc.declares, tuple(tag.name for tag in tc.impact_tags.all())
+            self.checks.append(Check(index, check.id, tc.pk, bool(check.metrics), fact))
+        self.tag_mrr = {tag.name: tag.mrr for tc in test_cases.values() for tag in tc.impact_tags.all()}
+        self.min_pass_rate = self.version.definition.get("verdict", {}).get("min_pass_rate", DEFAULT_MIN_PASS_RATE)
+        self.metric_keys = [m.key for c in model.checks for m in c.metrics]
         self.rules = active_rules()
-        self.perf = next((c for c in self.checks if c.kind == "performance"), None)
-        self.metric_defs = self.perf.definition.get("metrics", []) if self.perf else []
-        self.samples = int(self.perf.definition.get("samples", 5)) if self.perf else 5
-        self.ws_flow = [c.index for c in self.checks if c.kind in WS_FLOW_KINDS]
-        flaky = [c for c in self.checks if c.kind == "ws_fanout"] or [c for c in self.checks if not c.critical]
-        self.flaky_check = (flaky or self.checks)[-1].index
-        http = [c for c in self.checks if c.kind == "http"]
-        self.stub_checks = {c.index for c in http[-3:]}
-        self.variants: dict[tuple[int, int, str], list[Variant]] = {}
-        self.analyses: dict[tuple[str, ...], Analysis] = {}
-        self.classes: dict[tuple[int, str], str] = {}
+        started = time.monotonic()
+        self.recorded = record_suite(model, self.version.digest)
+        self.log(f"Recorded runs of {self.suite.name} against the bundled target in {time.monotonic() - started:.1f} s")
+        self.choose_roles()
+        self.setup_evidence()
+        self.patterns: dict[tuple, Pattern] = {}
+        self.classes: dict[int, str] = {}  # by id() of a Recorded
+        self.unscaled: dict[int, tuple[list[tuple], dict[str, float | None]]] = {}
+        self.flags_json: dict[tuple[str, ...], str] = {}
+
+    def choose_roles(self) -> None:
+        """Which checks the flaky and stubbed profiles affect, from the recordings alone."""
+        healthy = self.recorded[HEALTHY.name][0]
+        self.metric_checks = [c.index for c in self.checks if c.has_metrics]
+        non_critical = [c for c in self.checks if not c.fact.critical] or self.checks
+        events = self.recorded[EVENTS_MISSING.name][0]
+        differs = [c for c in non_critical if events[c.check_id].outcome != healthy[c.check_id].outcome]
+        # The last non-critical check events-missing breaks; else any one, failing as in an outage.
+        self.flaky_check = (differs or non_critical)[-1].index
+        self.flaky_mode = EVENTS_MISSING.name if differs else REFUSED.name
+        faked = [c for c in self.checks if not c.has_metrics and set(c.fact.declares.split()) & NETWORK]
+        faked = faked or [c for c in self.checks if not c.has_metrics]
+        self.stub_checks = {c.index for c in faked[-STUBBED_CHECKS:]}
+        self.stub_outcomes = {i: self.stub_outcome(healthy[self.checks[i].check_id]) for i in self.stub_checks}
+
+    @staticmethod
+    def stub_outcome(real: Recorded) -> Recorded:
+        """A mocked test, synthetic on purpose: it prints the real check's message but
+        finishes in under a millisecond and shows no evidence at all."""
+        return Recorded(PASSED, STUB_DURATION_S, real.offset_s, real.message, None, {}, bulk.json_value({}), 1, [])
+
+    def setup_evidence(self) -> None:
+        """What a result row carries as its evidence. Parsing JSON into jsonb is most of what
+        a bulk load costs PostgreSQL, and results replay a hundred or so distinct evidence
+        values: there rows carry a number, and insert_results joins them with the values,
+        parsed once per batch. Elsewhere rows carry the JSON text."""
+        replayed = [r for runs in self.recorded.values() for run in runs for r in run.values()]
+        replayed += self.stub_outcomes.values()
+        numbers: dict[str, int] = {}
+        for recorded in replayed:
+            numbers.setdefault(recorded.evidence_json, len(numbers))
+        self.evidence_values = list(numbers)
+        self.stage_evidence = connection.vendor == "postgresql"
+        self.evidence_ref = {
+            id(r): numbers[r.evidence_json] if self.stage_evidence else r.evidence_json for r in replayed
+        }
 
     def setup_environments(self, count: int) -> list[EnvState]:
         states = []
@@ -305,7 +398,7 @@ class Command(BaseCommand):
             state = EnvState(environment, k, PROFILES[(k - 1) % len(PROFILES)])
             state.outcomes = [deque() for _ in self.checks]
             state.flips = [0] * len(self.checks)
-            state.p50s = {m["key"]: deque(maxlen=CONSTANT_RUNS) for m in self.metric_defs}
+            state.p50s = {key: deque(maxlen=CONSTANT_RUNS) for key in self.metric_keys}
             self.load_recent_history(state)
             states.append(state)
         return states
@@ -386,35 +479,49 @@ class Command(BaseCommand):
         models = (Environment, Run, Result, Measurement, TestCase.impact_tags.through)
         return [connection.ops.quote_name(model._meta.db_table) for model in models]
 
-    def plan_run(self, env: EnvState, created: datetime, position: float) -> PlannedRun:
+    def choose_outcomes(self, env: EnvState, position: float) -> tuple[tuple[str, int], ...]:
+        """Which recorded outcome each check of the next run replays: (mode, recording)."""
         rng = self.rng
-        states = [PASS] * len(self.checks)
-        measurements: list[dict[str, Any]] = []
-        messages: dict[int, str] = {}
         outage = env.outage_left > 0
         if outage:
             env.outage_left -= 1
         elif rng.random() < OUTAGE_RATE:
             outage, env.outage_left = True, rng.choice((0, 0, 1, 2))
+        ws_down = (
+            env.profile == "ws-closed-1000" and position >= REGRESSION_STARTS_AT and rng.random() < REGRESSION_RATE
+        )
+        base = REFUSED if outage else WS_CLOSED if ws_down else HEALTHY
+        picks = [(base.name, rng.randrange(base.recordings))] * len(self.checks)
+        flaky, slow = rng.random() < FLAKY_FAIL_RATE, rng.random() < SLOW_RATE
+        # A slow run replays its samples as measured (its message quotes them): never so many
+        # in a row that identical values would read as constants.
+        slow = slow and not outage and env.profile != "stubbed" and env.slow_streak < CONSTANT_RUNS - 1
+        env.slow_streak = env.slow_streak + 1 if slow else 0
         if outage:
-            states = [REFUSED] * len(self.checks)  # the performance check fails whole: no measurements
-        else:
-            ws_down = (
-                env.profile == "ws-closed-1000" and position >= REGRESSION_STARTS_AT and rng.random() < REGRESSION_RATE
-            )
-            if ws_down:
-                for index in self.ws_flow:
-                    states[index] = WS_CLOSED
-            if env.profile == "flaky" and rng.random() < FLAKY_FAIL_RATE:
-                states[self.flaky_check] = TIMEOUT
-            if env.profile == "stubbed":
-                for index in self.stub_checks:
-                    states[index] = STUB
-            if self.perf is not None:
-                state, message, measurements = self.measure(env, ws_down)
-                states[self.perf.index] = state
-                if message:
-                    messages[self.perf.index] = message
+            return tuple(picks)
+        if env.profile == "flaky" and flaky:
+            picks[self.flaky_check] = (self.flaky_mode, 0)
+        if env.profile == "stubbed":
+            for index in self.stub_checks:
+                picks[index] = (STUB, 0)
+            for index in self.metric_checks:  # the same recording, unscaled: constants
+                picks[index] = (HEALTHY.name, 0)
+        elif slow:
+            for index in self.metric_checks:
+                picks[index] = ((SLOW_WS_CLOSED if ws_down else SLOW).name, 0)
+        return tuple(picks)
+
+    def recorded_outcome(self, check: Check, pick: tuple[str, int]) -> Recorded:
+        mode, number = pick
+        if mode == STUB:
+            return self.stub_outcomes[check.index]
+        return self.recorded[mode][number][check.check_id]
+
+    def plan_run(self, env: EnvState, created: datetime, position: float) -> PlannedRun:
+        rng = self.rng
+        picks = self.choose_outcomes(env, position)
+        pattern = self.patterns.get(picks) or self.new_pattern(picks)
+        factor = 1.0 if env.profile == "stubbed" else rng.lognormvariate(0, 0.12)
 
         trigger = rng.choices([t for t, _ in TRIGGERS], [w for _, w in TRIGGERS])[0]
         parent = env.last_run if trigger == Run.Trigger.RERUN else None
@@ -424,88 +531,145 @@ class Command(BaseCommand):
         run = Run(
             environment=environment,
             suite=self.suite,
-            suite_version=self.suite.version,
+            version=self.version,
             trigger=trigger,
             scope=Run.Scope.ALL,
             expected=len(self.checks),
             base_url=environment.base_url,
             ws_url=environment.effective_ws_url,
+            variables={},
             status=RunStatus.FINISHED,
             worker=f"celery@worker-{1 + env.index % 2}",
             created=created,
             started_at=created + timedelta(seconds=rng.uniform(0.05, 1.5)),
+            total=len(self.checks),
+            verdict=pattern.verdict,
+            mrr_at_risk=pattern.mrr_at_risk,
+            **pattern.counts,
         )
-        plan = PlannedRun(run, states, messages, measurements, parent)
-        self.analyse(env, plan)
-        env.last_run = run
-        return plan
 
-    def measure(self, env: EnvState, ws_down: bool) -> tuple[str, str, list[dict[str, Any]]]:
-        """The performance check's measurements and the state and message they give it."""
-        rng = self.rng
-        slow_key = None
-        if env.profile != "stubbed" and rng.random() < SLOW_RATE and self.metric_defs:
-            slow_key = rng.choice(
-                [m["key"] for m in self.metric_defs if not (ws_down and m["key"] in AGENT_METRICS)] or [None]
+        results, measurements, p50 = [], [], {}
+        flagged, end = 0, 0.0
+        for check, recorded, fact in zip(self.checks, pattern.recorded, pattern.facts, strict=True):
+            jitter = rng.uniform(0.85, 1.2)
+            duration = round(recorded.duration_s * jitter, 6)
+            started = run.started_at + timedelta(seconds=recorded.offset_s * jitter)
+            finished = started + timedelta(seconds=duration)
+            end = max(end, recorded.offset_s * jitter + duration)
+            fact.duration_s, fact.started_at, fact.finished_at = duration, started.timestamp(), finished.timestamp()
+            flags = tuple(result_indicators(fact, pattern.rtt_ms))
+            flagged += bool(flags)
+            if flags not in self.flags_json:
+                self.flags_json[flags] = bulk.json_value(list(flags))
+            results.append(
+                (
+                    check.test_case_id,
+                    recorded.outcome,
+                    duration,
+                    truncate(recorded.message),
+                    pattern.failure_classes[check.index],
+                    self.flags_json[flags],
+                    recorded.attempts,
+                    bulk.datetime_value(started),
+                    bulk.datetime_value(finished),
+                    self.evidence_ref[id(recorded)],
+                )
             )
-        run_factor = rng.lognormvariate(0, 0.12)
-        rows = []
-        for metric in self.metric_defs:
-            key, target = metric["key"], float(metric["target_ms"])
-            row = {"key": key, "name": metric["name"], "target": target, "samples": [], "p50": None, "p95": None}
-            row.update(ok=None, note="")
-            if ws_down and key in AGENT_METRICS:
-                row["note"] = f"not measured: {ws_closed_message(rng.uniform(0.03, 0.09))}"
-            else:
-                if env.profile == "stubbed":
-                    samples = [STUB_MS.get(key, round(target * 0.4, 1))] * self.samples
-                else:
-                    base = BASELINE_MS.get(key, target * 0.3) * run_factor
-                    if key == slow_key:
-                        base = target * rng.uniform(1.1, 1.6)
-                    samples = [round(base * rng.lognormvariate(0, 0.15), 3) for _ in range(self.samples)]
-                p50, p95 = round(percentile(samples, 50), 3), round(percentile(samples, 95), 3)
-                row.update(samples=samples, p50=p50, p95=p95, ok=p95 < target)
-            rows.append(row)
-        taken = [r for r in rows if r["p95"] is not None]
-        missed = [r for r in taken if not r["ok"]]
-        if missed:
-            detail = ", ".join(f"{r['name']} p95 {r['p95']:.1f} ms over the {r['target']:g} ms target" for r in missed)
-            return SLOW, f"performance target missed: {detail}", rows
-        message = f"{len(taken)} of {len(rows)} metrics measured over {self.samples} samples, all within target (p95)"
-        unmeasured = [r["name"] for r in rows if r["p95"] is None]
-        if unmeasured:
-            return PERF_PARTIAL, f"{message}; not measured: {', '.join(unmeasured)}", rows
-        return PASS, message, rows
+            if recorded.metrics:
+                rows, values = self.measured(recorded, factor)
+                measurements += [(check.test_case_id, *row) for row in rows]
+                p50.update(values)
+        run.duration_s = round(end + rng.uniform(0.2, 0.8), 3)
+        run.finished_at = run.heartbeat_at = run.started_at + timedelta(seconds=run.duration_s)
+        overlap = overlapping(pattern.facts)
+        if overlap not in pattern.realness:
+            pattern.realness[overlap] = realness(pattern.facts).score
+        run.realness_score = pattern.realness[overlap]
+        self.track_history(env, run, pattern, p50, flagged)
+        env.last_run = run
+        return PlannedRun(run, parent, results, measurements)
+
+    def measured(self, recorded: Recorded, factor: float) -> tuple[list[tuple], dict[str, float | None]]:
+        """Measurement rows (without run and test case) and the p50 of each key. A passing
+        outcome's samples are scaled by the run's factor, unless that would change a verdict
+        against a target; a failing one's stay as measured, since its message quotes them."""
+        if recorded.outcome == PASSED and factor != 1.0:
+            metrics = [self.scaled(m, factor) for m in recorded.metrics]
+            if all(m.ok == r.ok for m, r in zip(metrics, recorded.metrics, strict=True)):
+                return self.measurement_rows(metrics)
+        if id(recorded) not in self.unscaled:
+            self.unscaled[id(recorded)] = self.measurement_rows(recorded.metrics)
+        return self.unscaled[id(recorded)]
+
+    @staticmethod
+    def measurement_rows(metrics: list[MeasuredMetric]) -> tuple[list[tuple], dict[str, float | None]]:
+        rows = [
+            (m.key, m.name, m.unit, m.target, m.comparison, m.p50, m.p95, bulk.json_value(m.samples), m.ok,
+             m.note[:500], m.percentile)
+            for m in metrics
+        ]  # fmt: skip
+        return rows, {m.key: m.p50 for m in metrics}
+
+    @staticmethod
+    def scaled(metric: MeasuredMetric, factor: float) -> MeasuredMetric:
+        if not metric.samples or factor == 1.0:
+            return metric
+        samples = [round(value * factor, 3) for value in metric.samples]
+        judged = round(percentile(samples, metric.percentile), 3)
+        ok = judged < metric.target if metric.comparison == "lt" else judged > metric.target
+        return replace(metric, samples=samples, p50=round(percentile(samples, 50), 3), p95=judged, ok=ok)
 
     # --- analysis ----------------------------------------------------------------------------
 
-    def analyse(self, env: EnvState, plan: PlannedRun) -> None:
-        """Set the run's counters and stored analysis as finish_run would."""
-        run, states = plan.run, plan.states
-        analysis = self.analyses.get(tuple(states))
-        if analysis is None:
-            analysis = self.analyses[tuple(states)] = self.analyse_pattern(env, states)
-        outcomes = [OUTCOMES[s] for s in states]
-        run.total = len(outcomes)
-        run.passed = outcomes.count(Result.Outcome.PASSED)
-        run.failed = outcomes.count(Result.Outcome.FAILED)
-        run.errors = outcomes.count(Result.Outcome.ERROR)
-        run.skipped = outcomes.count(Result.Outcome.SKIPPED)
-        run.verdict = analysis.verdict
-        run.mrr_at_risk = analysis.mrr_at_risk
-        run.realness_score = analysis.realness_score
+    def new_pattern(self, picks: tuple[tuple[str, int], ...]) -> Pattern:
+        recorded = [self.recorded_outcome(check, pick) for check, pick in zip(self.checks, picks, strict=True)]
+        facts = [
+            replace(
+                check.fact,
+                outcome=r.outcome,
+                duration_s=r.duration_s,
+                message=truncate(r.message),
+                failure_class=self.failure_class(r),
+                evidence=r.evidence,
+            )
+            for check, r in zip(self.checks, recorded, strict=True)
+        ]
+        counts = {name: 0 for name in OUTCOME_COUNTERS.values()}
+        for fact in facts:
+            counts[OUTCOME_COUNTERS[fact.outcome]] += 1
+        pattern = Pattern(
+            recorded=recorded,
+            facts=facts,
+            failure_classes=[f.failure_class for f in facts],
+            verdict=compute_verdict(facts, self.min_pass_rate),
+            mrr_at_risk=mrr_at_risk(facts, self.tag_mrr).total,
+            no_auth=auth_never_enforced(facts),
+            rtt_ms=round_trip_ms(facts),
+            counts=counts,
+        )
+        self.patterns[picks] = pattern
+        return pattern
 
-        p50 = {m["key"]: m["p50"] for m in plan.measurements}
+    def failure_class(self, recorded: Recorded) -> str:
+        """As record_result classifies: once per recorded outcome (message and failure)."""
+        if recorded.outcome not in FAILING:
+            return ""
+        if id(recorded) not in self.classes:
+            self.classes[id(recorded)] = classify(recorded.message, recorded.failure, self.rules)
+        return self.classes[id(recorded)]
+
+    def track_history(
+        self, env: EnvState, run: Run, pattern: Pattern, p50: dict[str, float | None], flagged: int
+    ) -> None:
+        """The run-level analysis that depends on the environment's previous runs."""
         for key, values in env.p50s.items():
             values.append(p50.get(key))
         history = {key: list(reversed(values)) for key, values in env.p50s.items()}
-        run.mock_flags = run_indicators(history, analysis.no_auth)
-        run.mock_count = analysis.flagged + len(run.mock_flags)
-
+        run.mock_flags = run_indicators(history, pattern.no_auth)
+        run.mock_count = flagged + len(run.mock_flags)
         flaky = 0
-        for index, outcome in enumerate(outcomes):
-            self.push_outcome(env, index, outcome == Result.Outcome.PASSED)
+        for index, fact in enumerate(pattern.facts):
+            self.push_outcome(env, index, fact.outcome == PASSED)
             executed = len(env.outcomes[index])
             if executed >= MIN_RUNS and round(env.flips[index] / (executed - 1), 3) >= FLAKY_FLIP_RATE:
                 flaky += 1
@@ -522,69 +686,9 @@ class Command(BaseCommand):
             env.flips[index] += window[-1] != passed
         window.append(passed)
 
-    def analyse_pattern(self, env: EnvState, states: list[str]) -> Analysis:
-        facts = []
-        for check, state in zip(self.checks, states, strict=True):
-            variant = self.variants_for(env, check, state)[0]
-            outcome = OUTCOMES[state]
-            facts.append(
-                ResultFacts(
-                    name=check.name,
-                    category=check.category,
-                    outcome=outcome,
-                    duration_s=variant.duration_s,
-                    critical=check.critical,
-                    message=variant.message,
-                    node_id=check.node_id,
-                    kind=check.kind,
-                    impact=check.impact,
-                    failure_class=self.failure_class(check, state, variant),
-                    evidence=variant.evidence,
-                    started_at=1000.0 + check.index * 0.002,
-                    finished_at=1000.0 + check.index * 0.002 + variant.duration_s,
-                )
-            )
-        rtt = round_trip_ms(facts)
-        flags = [
-            result_indicators(fact, rtt, declares_network=check.kind in NETWORK_KINDS)
-            for fact, check in zip(facts, self.checks, strict=True)
-        ]
-        return Analysis(
-            verdict=compute_verdict(facts, self.min_pass_rate),
-            mrr_at_risk=mrr_at_risk(facts, self.tag_mrr).total,
-            realness_score=realness(facts).score,
-            flags=flags,
-            flagged=sum(1 for f in flags if f),
-            no_auth=auth_never_enforced(facts),
-            failure_classes=[f.failure_class for f in facts],
-        )
-
-    def failure_class(self, check: Check, state: str, variant: Variant) -> str:
-        if OUTCOMES[state] == Result.Outcome.PASSED:
-            return ""
-        key = (check.index, state)
-        if key not in self.classes:
-            self.classes[key] = classify(variant.message, variant.evidence, self.rules)
-        return self.classes[key]
-
     # --- insertion ---------------------------------------------------------------------------
 
     def insert(self, planned: list[PlannedRun]) -> dict[str, int]:
-        rng = self.rng
-        for plan in planned:
-            run = plan.run
-            env = run.environment
-            end = 0.0
-            rows = []
-            for check, state in zip(self.checks, plan.states, strict=True):
-                variant = rng.choice(self.variants_for_env(env, check, state))
-                duration = round(variant.duration_s * rng.uniform(0.85, 1.2), 6)
-                offset = rng.uniform(0.001, 0.04)
-                end = max(end, offset + duration)
-                rows.append((check, state, variant, duration, offset))
-            run.duration_s = round(end + rng.uniform(0.2, 0.8), 3)
-            run.finished_at = run.heartbeat_at = run.started_at + timedelta(seconds=run.duration_s)
-            plan.rows = rows
         Run.objects.bulk_create([plan.run for plan in planned])
         reruns = []
         for plan in planned:
@@ -593,250 +697,41 @@ class Command(BaseCommand):
                 reruns.append(plan.run)
         if reruns:
             Run.objects.bulk_update(reruns, ["parent"])
-
-        results, measurements = [], []
-        flags_json: dict[tuple[str, ...], str] = {}
-        for plan in planned:
-            run = plan.run
-            analysis = self.analyses[tuple(plan.states)]
-            for check, state, variant, duration, offset in plan.rows:
-                started = run.started_at + timedelta(seconds=offset)
-                message = plan.messages.get(check.index, variant.message)
-                failure_class = analysis.failure_classes[check.index]
-                if failure_class and check.index in plan.messages:  # a message made for this run
-                    failure_class = classify(message, variant.evidence, self.rules)
-                flags = tuple(analysis.flags[check.index])
-                if flags not in flags_json:
-                    flags_json[flags] = bulk.json_value(list(flags))
-                results.append(
-                    (
-                        run.pk,
-                        check.test_case_id,
-                        OUTCOMES[state],
-                        duration,
-                        message,
-                        failure_class,
-                        variant.evidence_json,
-                        flags_json[flags],
-                        1,
-                        bulk.datetime_value(started),
-                        bulk.datetime_value(started + timedelta(seconds=duration)),
-                    )
-                )
-            for row in plan.measurements:
-                measurements.append(
-                    (
-                        run.pk,
-                        self.perf.test_case_id,
-                        row["key"],
-                        row["name"],
-                        "ms",
-                        row["target"],
-                        "lt",
-                        row["p50"],
-                        row["p95"],
-                        bulk.json_value(row["samples"]),
-                        row["ok"],
-                        row["note"][:500],
-                    )
-                )
-        bulk.insert_rows(Result, RESULT_FIELDS, results)
+        results = [(plan.run.pk, *row) for plan in planned for row in plan.results]
+        measurements = [(plan.run.pk, *row) for plan in planned for row in plan.measurements]
+        self.insert_results(results)
         bulk.insert_rows(Measurement, MEASUREMENT_FIELDS, measurements)
         return {"runs": len(planned), "results": len(results), "measurements": len(measurements)}
 
-    # --- evidence ----------------------------------------------------------------------------
-
-    def variants_for(self, env: EnvState, check: Check, state: str) -> list[Variant]:
-        return self.variants_for_env(env.environment, check, state)
-
-    def variants_for_env(self, environment: Environment, check: Check, state: str) -> list[Variant]:
-        key = (environment.pk, check.index, state)
-        if key not in self.variants:
-            rng = random.Random(f"{environment.pk}-{check.index}-{state}-{self.rng.random()}")
-            self.variants[key] = [Evidence(rng, environment, check).make(state) for _ in range(VARIANTS)]
-        return self.variants[key]
+    def insert_results(self, rows: list[tuple]) -> None:
+        """On PostgreSQL: COPY the rows, evidence numbers and all, and the distinct evidence
+        values into temporary tables, then insert them joined, in order."""
+        if not self.stage_evidence:
+            bulk.insert_rows(Result, RESULT_FIELDS, rows)
+            return
+        quote = connection.ops.quote_name
+        table = quote(Result._meta.db_table)
+        columns = [quote(Result._meta.get_field(name).column) for name in RESULT_FIELDS]
+        others = ", ".join(columns[:-1])
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            cursor.execute("CREATE TEMP TABLE history_evidence (n integer PRIMARY KEY, value jsonb) ON COMMIT DROP")
+            cursor.execute(
+                f"CREATE TEMP TABLE history_results ON COMMIT DROP AS "
+                f"SELECT {others}, 0 AS evidence_n, 0 AS row_n FROM {table} WITH NO DATA"
+            )
+            with cursor.cursor.copy("COPY history_evidence (n, value) FROM STDIN") as copy:
+                for row in enumerate(self.evidence_values):
+                    copy.write_row(row)
+            with cursor.cursor.copy(f"COPY history_results ({others}, evidence_n, row_n) FROM STDIN") as copy:
+                for n, row in enumerate(rows):
+                    copy.write_row((*row, n))
+            selected = ", ".join(f"r.{column}" for column in columns[:-1])
+            cursor.execute(
+                f"INSERT INTO {table} ({others}, {columns[-1]}) SELECT {selected}, e.value "
+                "FROM history_results r JOIN history_evidence e ON e.n = r.evidence_n ORDER BY r.row_n"
+            )
+            cursor.execute("DROP TABLE history_results, history_evidence")  # in a savepoint, no commit comes
 
     def log(self, message: str, level: int = 1) -> None:
         if self.verbosity >= level:
             self.stdout.write(message)
-
-
-class Evidence:
-    """Evidence shaped like the probe engine's (probes/base.py, probes/ws/session.py)."""
-
-    def __init__(self, rng: random.Random, environment: Environment, check: Check) -> None:
-        self.rng = rng
-        self.environment = environment
-        self.check = check
-        self.ip = f"203.0.113.{environment.pk % 250 + 1}"
-
-    def ms(self, low: float, high: float) -> float:
-        return round(self.rng.uniform(low, high), 3)
-
-    def http(self, method: str, path: str, status: int | None) -> dict[str, Any]:
-        path = path.replace("{thread}", UUID(int=self.rng.getrandbits(128)).hex)
-        record: dict[str, Any] = {
-            "method": method,
-            "url": f"{self.environment.base_url.rstrip('/')}{path}",
-            "remote_ip": self.ip,
-            "dns_ms": self.ms(0.3, 3.0),
-            "bytes_out": self.rng.randint(90, 420),
-        }
-        if status is None:  # refused: nothing came back
-            return record
-        first_byte = self.ms(8, 45)
-        record.update(
-            status=status,
-            connect_ms=self.ms(1.5, 6),
-            tls_ms=self.ms(4, 14),
-            first_byte_ms=first_byte,
-            total_ms=round(first_byte + self.ms(0.5, 6), 3),
-            bytes_in=self.rng.randint(180, 1500),
-            headers_seen=HTTP_HEADERS,
-        )
-        return record
-
-    def ws(self, *, handshake: int | None = 101, **extra: Any) -> dict[str, Any]:
-        record: dict[str, Any] = {
-            "url": self.environment.effective_ws_url,
-            "frames_out": 0,
-            "frames_in": 0,
-            "bytes_out": 0,
-            "bytes_in": 0,
-            "events": [],
-            "remote_ip": self.ip,
-            "dns_ms": self.ms(0.3, 3.0),
-        }
-        if handshake == 101:
-            record.update(handshake_ms=self.ms(12, 40), handshake_status=101, headers_seen=WS_HEADERS)
-        elif handshake is not None:
-            record["handshake_status"] = handshake
-        record.update(extra)
-        return record
-
-    def ws_done(self, frames_out: int, events: tuple[str, ...] | list[str], **extra: Any) -> dict[str, Any]:
-        return self.ws(
-            frames_out=frames_out,
-            frames_in=len(events),
-            bytes_out=frames_out * self.rng.randint(95, 120),
-            bytes_in=len(events) * self.rng.randint(110, 140),
-            events=list(events),
-            close_code=1000,
-            close_reason="",
-            close_initiator="client",
-            **extra,
-        )
-
-    def make(self, state: str) -> Variant:
-        check, kind = self.check, self.check.kind
-        if state == REFUSED:
-            return self.refused()
-        if state == STUB:
-            return Variant(self.pass_message(), {}, round(self.rng.uniform(0.0001, 0.0008), 6))
-        if state == WS_CLOSED:
-            after_ms = self.ms(30, 90)
-            key = "websocket_subscriber" if kind == "ws_fanout" else "websocket"
-            record = self.ws(
-                frames_out=1,
-                bytes_out=self.rng.randint(95, 120),
-                close_code=1000,
-                close_reason="main cleanup",
-                close_initiator="server",
-                closed_after_send_ms=after_ms,
-            )
-            message = ws_closed_message(after_ms / 1000)
-            return Variant(message, {key: record}, round(record["handshake_ms"] / 1000 + after_ms / 1000 + 0.01, 6))
-        if state == TIMEOUT:
-            timeout = float(check.definition.get("timeout_s", 10))
-            seen = AGENT_EVENTS[:3]
-            evidence = {
-                "websocket_subscriber": self.ws_done(1, ("subscribed", *seen)),
-                "websocket": self.ws_done(1, AGENT_EVENTS),
-            }
-            evidence["websocket_subscriber"]["events"] = list(seen)
-            message = (
-                f"receive timeout: no frame within {timeout:g} s while waiting for agent events "
-                f"({len(seen)} of {len(AGENT_EVENTS)} seen)"
-            )
-            return Variant(message, evidence, round(timeout + self.rng.uniform(0.05, 0.3), 6))
-        return self.passing(state)
-
-    def refused(self) -> Variant:
-        kind = self.check.kind
-        if kind == "performance":
-            evidence: dict[str, Any] = {}  # the samples' evidence is only kept once a sample succeeds
-        elif kind in ("http", "auth"):
-            step = (self.check.definition.get("requests") or [{}])[0]
-            method, path = step.get("method", "GET"), step.get("path", "/")
-            if kind == "auth":
-                method, path = "POST", "/api/auth/token"
-            evidence = {"requests": [self.http(method, path, None)]}
-        else:
-            evidence = {"websocket": self.ws(handshake=None)}
-        return Variant(REFUSED_MESSAGE, evidence, round(self.rng.uniform(0.002, 0.012), 6))
-
-    def pass_message(self) -> str:
-        kind, definition = self.check.kind, self.check.definition
-        if kind == "http":
-            return definition.get("success", f"{len(definition.get('requests', []))} requests answered as expected")
-        return {
-            "auth": "JWT issued and accepted; missing and tampered tokens refused with 401",
-            "ws_connect": "handshake completed in 21.4 ms, ping 0.82 ms; anonymous handshake refused with 401",
-            "ws_send": "server answered the first message with 'agent_started'",
-            "ws_events": f"all {len(AGENT_EVENTS)} agent events received in order",
-            "ws_fanout": f"subscriber received all {len(AGENT_EVENTS)} agent events of another session, in order",
-            "performance": "all metrics measured, all within target (p95)",
-        }.get(kind, "passed")
-
-    def passing(self, state: str) -> Variant:
-        kind, definition, rng = self.check.kind, self.check.definition, self.rng
-        message = self.pass_message()
-        if kind == "http":
-            requests = [
-                self.http(step.get("method", "GET"), step.get("path", "/"), step.get("expect_status", 200))
-                for step in definition.get("requests", [])
-            ]
-            duration = sum(r["total_ms"] for r in requests) / 1000 + rng.uniform(0.01, 0.05)
-            return Variant(message, {"requests": requests}, round(duration, 6))
-        if kind == "auth":
-            verify = definition.get("verify_path", "/api/auth/verify")
-            requests = [self.http("POST", "/api/auth/token", 200)]
-            requests += [self.http("GET", verify, status) for status in (200, 401, 401)]
-            duration = sum(r["total_ms"] for r in requests) / 1000 + rng.uniform(0.01, 0.04)
-            return Variant(message, {"requests": requests, "auth_enforced": True}, round(duration, 6))
-        if kind == "ws_connect":
-            main = self.ws_done(0, (), ping_ms=self.ms(0.3, 2.5))
-            message = (
-                f"handshake completed in {main['handshake_ms']:.1f} ms, ping {main['ping_ms']:.2f} ms; "
-                "anonymous handshake refused with 401"
-            )
-            evidence = {"websocket_anonymous": self.ws(handshake=401), "auth_enforced": True, "websocket": main}
-            return Variant(message, evidence, round(main["handshake_ms"] / 1000 * 2 + rng.uniform(0.03, 0.08), 6))
-        if kind == "ws_send":
-            return Variant(message, {"websocket": self.ws_done(1, AGENT_EVENTS[:1])}, round(rng.uniform(0.08, 0.25), 6))
-        if kind == "ws_events":
-            return Variant(message, {"websocket": self.ws_done(1, AGENT_EVENTS)}, round(rng.uniform(0.6, 1.4), 6))
-        if kind == "ws_fanout":
-            evidence = {
-                "websocket_subscriber": self.ws_done(1, AGENT_EVENTS),
-                "websocket": self.ws_done(1, AGENT_EVENTS),
-            }
-            return Variant(message, evidence, round(rng.uniform(0.8, 1.8), 6))
-        if kind == "performance":
-            evidence = {
-                "requests": [self.http("GET", definition.get("api_path", "/api/health"), 200)],
-                "websocket_latency": self.ws_done(0, ()),
-            }
-            if state == PERF_PARTIAL:
-                evidence["websocket_agent"] = self.ws(
-                    frames_out=1,
-                    bytes_out=rng.randint(95, 120),
-                    close_code=1000,
-                    close_reason="main cleanup",
-                    close_initiator="server",
-                    closed_after_send_ms=self.ms(30, 90),
-                )
-            else:
-                evidence["websocket_agent"] = self.ws_done(1, AGENT_EVENTS)
-            return Variant(message, evidence, round(rng.uniform(2.5, 5.0), 6))
-        return Variant(message, {}, round(rng.uniform(0.05, 0.3), 6))
