@@ -131,3 +131,17 @@ def get_item(mapping, key):
 def describe_step(step) -> str:
     """A few words on what a suite step does (``GET /health``, ``3 on ws``)."""
     return step.kind.describe(step.options)
+
+
+@register.filter
+def shown_steps(evidence) -> list:
+    """The steps a reader needs: the first sample's, and those of the sample that failed."""
+    steps = (evidence or {}).get("steps") or []
+    failed = next((s.get("sample") for s in (evidence or {}).get("samples") or [] if not s.get("ok")), None)
+    shown = []
+    for step in steps:
+        if step.get("sample") in (1, failed):
+            prefix = f"step {step.get('step')} {step.get('kind')}: "
+            text = step.get("summary") if step.get("ok") else str(step.get("error", "")).removeprefix(prefix)
+            shown.append({**step, "text": text})
+    return shown
