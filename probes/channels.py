@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -268,7 +269,7 @@ class CappedStream(httpx.AsyncByteStream):
         self.what = what
         self.read = 0
 
-    async def __aiter__(self):  # type: ignore[override]
+    async def __aiter__(self) -> AsyncIterator[bytes]:
         async for chunk in self.stream:
             self.read += len(chunk)
             if self.read > self.limit:

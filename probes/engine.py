@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -304,7 +304,7 @@ def run_checks(
     target: RunTarget,
     on_idle: Callable[[], None] | None = None,
     idle_every_s: float = 5.0,
-) -> Iterator[CheckOutcome]:
+) -> Generator[CheckOutcome, None, None]:
     """Run ``checks`` in a private event loop; yield outcomes as they complete.
 
     The loop runs in its own thread so the caller (a Celery task) can store each outcome

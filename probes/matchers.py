@@ -263,7 +263,8 @@ def compile_path(text: str) -> Path:
     except JSONPathError as exc:
         first_line = str(exc).splitlines()[0]
         raise MatcherError(f"{text!r} is not a JSONPath (RFC 9535): {first_line}") from None
-    return Path(text, query, bool(query.singular_query()))
+    singular = isinstance(query, jsonpath.JSONPath) and query.singular_query()  # a | union is never singular
+    return Path(text, query, bool(singular))
 
 
 @dataclass(frozen=True)

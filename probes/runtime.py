@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 
 DEFAULT_CONNECTION = "ws"
+AnyChannel = TypeVar("AnyChannel", bound="Channel")
 
 
 def websocket_origin(url: str) -> str:
@@ -136,7 +137,7 @@ class StepContext:
             return DEFAULT_CONNECTION
         return next(iter(self.channels))
 
-    def channel(self, name: str | None, kind: type[Channel]) -> Channel:
+    def channel(self, name: str | None, kind: type[AnyChannel]) -> AnyChannel:
         name = self.channel_name(name)
         channel = self.channels.get(name)
         if channel is None:

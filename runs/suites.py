@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -24,7 +25,7 @@ class SuiteRefused(ValueError):
 
 
 @transaction.atomic
-def store_suite(loaded: LoadedSuite, source_path: str = "", user=None) -> Suite:
+def store_suite(loaded: LoadedSuite, source_path: str = "", user: AbstractBaseUser | None = None) -> Suite:
     """Make ``loaded`` the suite's current version (a new one if its content is new)."""
     model = loaded.model
     suite, _ = Suite.objects.select_for_update().get_or_create(
@@ -89,12 +90,12 @@ def _sync_rows(suite: Suite, model: SuiteModel) -> None:
     suite.test_cases.exclude(node_id__in=[c.id for c in model.checks]).update(active=False)
 
 
-def load_suite_path(path: Path, user=None) -> Suite:
+def load_suite_path(path: Path, user: AbstractBaseUser | None = None) -> Suite:
     """Validate and store one suite file; SuiteFileError names file, line and key path."""
     return store_suite(load_suite_file(path), str(path), user)
 
 
-def load_suite_text(text: str, source_name: str, user=None) -> Suite:
+def load_suite_text(text: str, source_name: str, user: AbstractBaseUser | None = None) -> Suite:
     """A suite uploaded as text (the API): validated the same way as a file."""
     return store_suite(parse_suite(text, source_name), source_name, user)
 

@@ -22,7 +22,8 @@ def imported_modules(path: Path) -> set[str]:
 
 def python_files(package: str, *, skip: tuple[str, ...] = ()) -> list[Path]:
     root = BASE_DIR / package
-    return [p for p in sorted(root.rglob("*.py")) if not any(p.relative_to(root).as_posix().startswith(s) for s in skip)]
+    files = sorted(root.rglob("*.py"))
+    return [p for p in files if not any(p.relative_to(root).as_posix().startswith(s) for s in skip)]
 
 
 ENGINE = python_files("probes", skip=("management/", "apps.py", "migrations/"))

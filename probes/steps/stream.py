@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from pydantic import Field
 
 from probes.channels import CappedStream, EventStreamChannel, new_record
@@ -64,6 +65,7 @@ async def run(step: Any, ctx: StepContext, record: dict[str, Any]) -> StepDone:
     except BaseException:
         await response.aclose()
         raise
+    assert isinstance(response.stream, httpx.AsyncByteStream)  # an AsyncClient's response
     response.stream = CappedStream(
         response.stream, ctx.limits.stream_bytes, "sse.too_large", f"the event stream {name!r}"
     )

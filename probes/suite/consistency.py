@@ -101,8 +101,8 @@ def suite_problems(suite: Suite) -> list[Problem]:
         if isinstance(profile, Login):
             problems += _template_problems(data.pop("apply"), suite_names | {"token"}, ("auth", name, "apply"))
         problems += _template_problems(data, suite_names, ("auth", name))
-    for index, metric in enumerate(suite.critical_metrics):
-        unknown = sorted(set(metric.checks) - check_ids)
+    for index, critical in enumerate(suite.critical_metrics):
+        unknown = sorted(set(critical.checks) - check_ids)
         if unknown:
             problems.append(Problem(("critical_metrics", index, "checks"), f"unknown checks: {', '.join(unknown)}"))
     metric_keys: dict[str, str] = {}

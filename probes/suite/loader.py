@@ -28,10 +28,10 @@ MAX_SUITE_BYTES = 2 * 1024 * 1024
 MAX_SCHEMA_BYTES = 1024 * 1024
 MAX_VALUES = 500_000  # after YAML aliases are expanded: a "billion laughs" file stops here
 AUTH_TYPES = ("bearer", "header", "query", "basic", "oauth2_client_credentials", "login")
-_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when PyYAML has it
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+class _Loader(_BaseLoader):
     """YAML 1.2 scalars (``on:`` and ``no:`` are text, not booleans; dates are text) and no
     duplicate keys: a key written twice is a mistake YAML would silently resolve."""
 
@@ -181,7 +181,7 @@ def _schema_files(data: dict[str, Any], base_dir: Path | None) -> Iterator[Probl
                 except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
                     yield Problem(path, f"cannot read schema file {schema!r}: {short(str(exc), 200)}")
                     continue
-            if not isinstance(schema, dict | bool):
+            if not isinstance(schema, dict):
                 yield Problem(path, "a JSON Schema is a mapping")
                 continue
             try:

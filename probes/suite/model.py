@@ -4,7 +4,7 @@ editors use (``manage.py suite_schema``) is generated from these models."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Discriminator, Field, Tag, create_model, model_validator
 
@@ -110,14 +110,17 @@ def step_kind_of(value: Any) -> str | None:
     return None
 
 
-Step = Annotated[
-    Union[tuple(Annotated[model, Tag(name)] for name, model in STEP_MODELS.items())],  # type: ignore[valid-type]  # noqa: UP007
-    Discriminator(
-        step_kind_of,
-        custom_error_type="step_kind",
-        custom_error_message=f"a step is a mapping with exactly one of: {', '.join(KINDS)}",
-    ),
-]
+if TYPE_CHECKING:
+    Step = StepBase  # what every step model is, for the type checker
+else:
+    Step = Annotated[
+        Union[tuple(Annotated[model, Tag(name)] for name, model in STEP_MODELS.items())],  # type: ignore[valid-type]  # noqa: UP007
+        Discriminator(
+            step_kind_of,
+            custom_error_type="step_kind",
+            custom_error_message=f"a step is a mapping with exactly one of: {', '.join(KINDS)}",
+        ),
+    ]
 
 
 class Check(Strict):

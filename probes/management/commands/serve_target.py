@@ -55,6 +55,7 @@ class Command(BaseCommand):
         """Serve until SIGINT or SIGTERM, then shut down cleanly."""
         loop = asyncio.get_running_loop()
         main = asyncio.current_task()
+        assert main is not None  # inside asyncio.run
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, main.cancel)
 
