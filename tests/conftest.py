@@ -200,8 +200,20 @@ def golden_path(db):
     from probes.suite.loader import parse_suite
     from runs.suites import store_suite
 
-    text = re.sub(r"target_ms: \d+", f"target_ms: {RELAXED_TARGET_MS}", GOLDEN_PATH.read_text())
-    return store_suite(parse_suite(text, str(GOLDEN_PATH), GOLDEN_PATH.parent), str(GOLDEN_PATH))
+    return store_suite(parse_suite(relaxed_golden_path(), str(GOLDEN_PATH), GOLDEN_PATH.parent), str(GOLDEN_PATH))
+
+
+def relaxed_golden_path() -> str:
+    return re.sub(r"target_ms: \d+", f"target_ms: {RELAXED_TARGET_MS}", GOLDEN_PATH.read_text())
+
+
+@pytest.fixture
+def relaxed_suites_dir(tmp_path) -> Path:
+    """A suites folder with the relaxed golden path, for commands in child processes."""
+    folder = tmp_path / "suites"
+    folder.mkdir()
+    (folder / "golden-path.yaml").write_text(relaxed_golden_path())
+    return folder
 
 
 @pytest.fixture

@@ -34,9 +34,10 @@ def close_codes(evidence: dict) -> set[int]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_prints_the_seed_failure_report_as_json(celery_worker, target_factory):
+def test_it_prints_the_seed_failure_report_as_json(celery_worker, target_factory, relaxed_suites_dir):
     server = target_factory(["close-after-send"])
-    process = manage("run_suite", "golden-path", "--base-url", server.base_url, "--wait", "--json")
+    env = subprocess_env(GOLDPATH_SUITES_DIR=str(relaxed_suites_dir))  # targets no loaded machine misses
+    process = manage("run_suite", "golden-path", "--base-url", server.base_url, "--wait", "--json", env=env)
     assert process.returncode == 0, process.stderr
     report = json.loads(process.stdout)
 
@@ -115,11 +116,12 @@ def test_it_refuses_an_unusable_base_url(base_url):
     assert not Run.objects.exists()
 
 
-def test_it_runs_on_the_embedded_default_sqlite_and_file_system_broker(tmp_path, target):
+def test_it_runs_on_the_embedded_default_sqlite_and_file_system_broker(tmp_path, target, relaxed_suites_dir):
     env = os.environ.copy()
     env.pop("DATABASE_URL", None)
     env.pop("CELERY_BROKER_URL", None)
     env["GOLDPATH_DATA_DIR"] = str(tmp_path)
+    env["GOLDPATH_SUITES_DIR"] = str(relaxed_suites_dir)
     migrated = manage("migrate", "--no-input", "-v", "0", env=env)
     assert migrated.returncode == 0, migrated.stderr
     worker = start_worker(env, tmp_path / "worker.log")
