@@ -49,3 +49,39 @@ def insert_rows(
         else:
             placeholders = ", ".join(["%s"] * len(fields))
             cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)
+
+
+def insert_rows_sharing_values(
+    model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence], shared: Sequence, using: str = "default"
+) -> None:
+    """``insert_rows``, where each row's last value is an index into ``shared``: the values of
+    the last field, which many rows repeat. Parsing JSON into jsonb is most of what a bulk
+    load costs PostgreSQL; there the shared values go into a temporary table once and the
+    rows are inserted joined with them, in order."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        insert_rows(model, fields, ((*row[:-1], shared[row[-1]]) for row in rows), using)
+        return
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    columns = [quote(model._meta.get_field(name).column) for name in fields]
+    others = ", ".join(columns[:-1])
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        value_type = model._meta.get_field(fields[-1]).db_type(connection)
+        cursor.execute(f"CREATE TEMP TABLE bulk_shared (n integer PRIMARY KEY, value {value_type}) ON COMMIT DROP")
+        cursor.execute(
+            f"CREATE TEMP TABLE bulk_rows ON COMMIT DROP AS "
+            f"SELECT {others}, 0 AS shared_n, 0 AS row_n FROM {table} WITH NO DATA"
+        )
+        with cursor.cursor.copy("COPY bulk_shared (n, value) FROM STDIN") as copy:
+            for item in enumerate(shared):
+                copy.write_row(item)
+        with cursor.cursor.copy(f"COPY bulk_rows ({others}, shared_n, row_n) FROM STDIN") as copy:
+            for n, row in enumerate(rows):
+                copy.write_row((*row, n))
+        selected = ", ".join(f"r.{column}" for column in columns[:-1])
+        cursor.execute(
+            f"INSERT INTO {table} ({others}, {columns[-1]}) SELECT {selected}, s.value "
+            "FROM bulk_rows r JOIN bulk_shared s ON s.n = r.shared_n ORDER BY r.row_n"
+        )
+        cursor.execute("DROP TABLE bulk_rows, bulk_shared")  # the caller's transaction goes on

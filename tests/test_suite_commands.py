@@ -33,7 +33,7 @@ def test_check_suite_names_file_line_and_key_and_exits_1(tmp_path):
     path.write_text(BROKEN)
     process = manage("check_suite", GOLDEN, str(path))
     assert process.returncode == 1
-    assert f"{path} line 7: checks[0].steps[0].request: unknown key 'expect_staus'" in process.stderr
+    assert f"{path} line 8: checks[0].steps[0].request: unknown key 'expect_staus'" in process.stderr
     assert "1 of 2 suite files do not validate" in process.stderr
 
 

@@ -14,23 +14,16 @@ from __future__ import annotations
 import random
 import time
 from collections import deque
-from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from probes.engine import CheckOutcome, run_checks
 from probes.metrics import MeasuredMetric, percentile
-from probes.net import NetworkPolicy
-from probes.runtime import RunTarget
 from probes.suite.loader import SuiteFileError, suite_from_definition
-from probes.suite.model import Suite as SuiteModel
-from probes.target.server import TargetServer
 from runs import bulk
 from runs.analysis.classification import classify
 from runs.analysis.facts import FAILING, PASSED, ResultFacts
@@ -49,6 +42,17 @@ from runs.analysis.mrr import mrr_at_risk
 from runs.analysis.verdict import DEFAULT_MIN_PASS_RATE, compute_verdict
 from runs.history import active_rules
 from runs.models import Environment, Measurement, Note, Result, Run, RunStatus, Suite, TestCase
+from runs.recordings import (
+    EVENTS_MISSING,
+    HEALTHY,
+    REFUSED,
+    SLOW,
+    SLOW_WS_CLOSED,
+    WS_CLOSED,
+    Recorded,
+    RecordingFailed,
+    record_suite,
+)
 from runs.services import OUTCOME_COUNTERS, truncate
 from runs.suites import SuiteRefused, load_suite_path
 
@@ -63,35 +67,13 @@ SLOW_RATE = 0.03  # chance that a run misses a performance target
 TRIGGERS = (("schedule", 0.80), ("manual", 0.14), ("rerun", 0.06))
 STUBBED_CHECKS = 3  # checks the stubbed profile's "tests" fake
 STUB_DURATION_S = 0.0004
-# Columns in the order of the rows; a result's evidence last (see insert_results).
+STUB = "stub"  # a mocked check's outcome: made up, not recorded (see Command.stub_outcome)
+# Columns in the order of the rows; a result's evidence last (see setup_evidence).
 RESULT_FIELDS = tuple(
     "run test_case outcome duration_s message failure_class mock_flags attempt started_at finished_at evidence".split()
 )
 MEASUREMENT_FIELDS = tuple("run test_case key name unit target comparison p50 p95 samples ok note percentile".split())
 
-
-@dataclass(frozen=True)
-class Mode:
-    """A way of running the suite against the bundled target: its fault modes (None: a
-    port nothing listens on), how many runs to record, and whether only the checks with
-    metrics are kept (the rest of such a run is not replayed)."""
-
-    name: str
-    faults: tuple[str, ...] | None
-    recordings: int
-    metric_checks_only: bool = False
-
-
-HEALTHY = Mode("healthy", ("healthy",), 3)
-WS_CLOSED = Mode("ws-closed", ("close-after-send",), 2)  # the seed report's failure
-EVENTS_MISSING = Mode("events-missing", ("events-missing",), 1)  # the flaky check's failure
-SLOW = Mode("slow", ("latency=150",), 1, metric_checks_only=True)  # a performance target missed
-SLOW_WS_CLOSED = Mode("slow-ws-closed", ("close-after-send", "latency=150"), 1, metric_checks_only=True)
-REFUSED = Mode("refused", None, 2)  # an outage: connection refused everywhere
-MODES = (HEALTHY, WS_CLOSED, EVENTS_MISSING, SLOW, SLOW_WS_CLOSED, REFUSED)
-STUB = "stub"  # not recorded: see Command.stub_outcome
-RECORD_ATTEMPTS = 3  # a recording spoiled by this machine's load is made again (see spoiled)
-MISSED_TARGET = "metric.over_target"  # the engine's failure code
 
 HELP = """Fill the database with a realistic run history, fast (bulk inserts, no Celery).
 
@@ -116,90 +98,6 @@ flaky_count and constant measurements are tracked over rolling windows per envir
 exact for histories made by this command alone. Same --seed, same runs and analysis.
 Reruns point to the previous run of their environment.
 """
-
-
-@dataclass
-class Recorded:
-    """One check's outcome in one recorded run, kept in the form its results are stored."""
-
-    outcome: str
-    duration_s: float
-    offset_s: float  # after the first check of its run started
-    message: str
-    failure: dict[str, Any] | None
-    evidence: dict[str, Any]
-    evidence_json: str
-    attempts: int
-    metrics: list[MeasuredMetric]
-
-    @classmethod
-    def of(cls, outcome: CheckOutcome, first_started_at: float) -> Recorded:
-        return cls(
-            outcome.outcome,
-            outcome.duration_s,
-            max(0.0, outcome.started_at - first_started_at),
-            outcome.message,
-            outcome.failure,
-            outcome.evidence,
-            bulk.json_value(outcome.evidence),  # replayed by many results: encoded once
-            outcome.attempts,
-            outcome.metrics,
-        )
-
-
-Recordings = dict[str, list[dict[str, Recorded]]]  # mode name → recorded runs → check id → outcome
-_RECORDED: dict[str, Recordings] = {}  # by version digest: the tests generate several times
-
-
-def run_once(model: SuiteModel, mode: Mode) -> dict[str, Recorded]:
-    """Run the suite (or its checks with metrics) against the bundled target in ``mode``."""
-    checks = [c for c in model.checks if c.metrics or not mode.metric_checks_only]
-    if mode.faults is None:  # a port that was just free: connection refused
-        server = TargetServer()
-        server.start()
-        server.stop()
-        return record_run(model, checks, server.base_url)
-    with TargetServer(list(mode.faults)) as server:
-        return record_run(model, checks, server.base_url)
-
-
-def record_run(model: SuiteModel, checks: list, base_url: str) -> dict[str, Recorded]:
-    target = RunTarget(model, base_url, policy=NetworkPolicy(frozenset({TargetServer.host})), environment="history")
-    with closing(run_checks(checks, target)) as outcomes:
-        recorded = list(outcomes)
-    first = min(o.started_at for o in recorded)
-    return {o.check_id: Recorded.of(o, first) for o in recorded}
-
-
-def spoiled(run: dict[str, Recorded], mode: Mode) -> bool:
-    """A recording this machine's load spoiled rather than the fault: a check that fails
-    against the healthy target, or misses a performance target outside the slow modes."""
-    if mode is HEALTHY:
-        return any(r.outcome != PASSED for r in run.values())
-    return not mode.metric_checks_only and any((r.failure or {}).get("code") == MISSED_TARGET for r in run.values())
-
-
-def record_mode(model: SuiteModel, mode: Mode) -> dict[str, Recorded]:
-    for _ in range(RECORD_ATTEMPTS):
-        run = run_once(model, mode)
-        if not spoiled(run, mode):
-            break
-    return run
-
-
-def record_suite(model: SuiteModel, digest: str) -> Recordings:
-    """Every mode's recorded runs, once per process and version."""
-    if digest not in _RECORDED:
-        healthy = [record_mode(model, HEALTHY) for _ in range(HEALTHY.recordings)]
-        for check_id, recorded in (item for run in healthy for item in run.items()):
-            if recorded.outcome != PASSED:
-                raise CommandError(
-                    f"the history replays real runs against the bundled target, and check {check_id!r} "
-                    f"does not pass against it (healthy, {RECORD_ATTEMPTS} attempts): {recorded.message}"
-                )
-        recordings = {mode.name: [record_mode(model, mode) for _ in range(mode.recordings)] for mode in MODES[1:]}
-        _RECORDED[digest] = {HEALTHY.name: healthy, **recordings}
-    return _RECORDED[digest]
 
 
 @dataclass(frozen=True)
@@ -343,7 +241,10 @@ class Command(BaseCommand):
         self.metric_keys = [m.key for c in model.checks for m in c.metrics]
         self.rules = active_rules()
         started = time.monotonic()
-        self.recorded = record_suite(model, self.version.digest)
+        try:
+            self.recorded = record_suite(model, self.version.digest)
+        except RecordingFailed as exc:
+            raise CommandError(str(exc)) from None
         self.log(f"Recorded runs of {self.suite.name} against the bundled target in {time.monotonic() - started:.1f} s")
         self.choose_roles()
         self.setup_evidence()
@@ -374,20 +275,15 @@ class Command(BaseCommand):
         return Recorded(PASSED, STUB_DURATION_S, real.offset_s, real.message, None, {}, bulk.json_value({}), 1, [])
 
     def setup_evidence(self) -> None:
-        """What a result row carries as its evidence. Parsing JSON into jsonb is most of what
-        a bulk load costs PostgreSQL, and results replay a hundred or so distinct evidence
-        values: there rows carry a number, and insert_results joins them with the values,
-        parsed once per batch. Elsewhere rows carry the JSON text."""
+        """Results replay a hundred or so distinct evidence values: a result row carries the
+        number of its value, and each batch inserts the values once (bulk.insert_rows_sharing_values)."""
         replayed = [r for runs in self.recorded.values() for run in runs for r in run.values()]
         replayed += self.stub_outcomes.values()
         numbers: dict[str, int] = {}
         for recorded in replayed:
             numbers.setdefault(recorded.evidence_json, len(numbers))
         self.evidence_values = list(numbers)
-        self.stage_evidence = connection.vendor == "postgresql"
-        self.evidence_ref = {
-            id(r): numbers[r.evidence_json] if self.stage_evidence else r.evidence_json for r in replayed
-        }
+        self.evidence_ref = {id(r): numbers[r.evidence_json] for r in replayed}
 
     def setup_environments(self, count: int) -> list[EnvState]:
         states = []
@@ -699,38 +595,9 @@ class Command(BaseCommand):
             Run.objects.bulk_update(reruns, ["parent"])
         results = [(plan.run.pk, *row) for plan in planned for row in plan.results]
         measurements = [(plan.run.pk, *row) for plan in planned for row in plan.measurements]
-        self.insert_results(results)
+        bulk.insert_rows_sharing_values(Result, RESULT_FIELDS, results, self.evidence_values)
         bulk.insert_rows(Measurement, MEASUREMENT_FIELDS, measurements)
         return {"runs": len(planned), "results": len(results), "measurements": len(measurements)}
-
-    def insert_results(self, rows: list[tuple]) -> None:
-        """On PostgreSQL: COPY the rows, evidence numbers and all, and the distinct evidence
-        values into temporary tables, then insert them joined, in order."""
-        if not self.stage_evidence:
-            bulk.insert_rows(Result, RESULT_FIELDS, rows)
-            return
-        quote = connection.ops.quote_name
-        table = quote(Result._meta.db_table)
-        columns = [quote(Result._meta.get_field(name).column) for name in RESULT_FIELDS]
-        others = ", ".join(columns[:-1])
-        with connection.cursor() as cursor, connection.wrap_database_errors:
-            cursor.execute("CREATE TEMP TABLE history_evidence (n integer PRIMARY KEY, value jsonb) ON COMMIT DROP")
-            cursor.execute(
-                f"CREATE TEMP TABLE history_results ON COMMIT DROP AS "
-                f"SELECT {others}, 0 AS evidence_n, 0 AS row_n FROM {table} WITH NO DATA"
-            )
-            with cursor.cursor.copy("COPY history_evidence (n, value) FROM STDIN") as copy:
-                for row in enumerate(self.evidence_values):
-                    copy.write_row(row)
-            with cursor.cursor.copy(f"COPY history_results ({others}, evidence_n, row_n) FROM STDIN") as copy:
-                for n, row in enumerate(rows):
-                    copy.write_row((*row, n))
-            selected = ", ".join(f"r.{column}" for column in columns[:-1])
-            cursor.execute(
-                f"INSERT INTO {table} ({others}, {columns[-1]}) SELECT {selected}, e.value "
-                "FROM history_results r JOIN history_evidence e ON e.n = r.evidence_n ORDER BY r.row_n"
-            )
-            cursor.execute("DROP TABLE history_results, history_evidence")  # in a savepoint, no commit comes
 
     def log(self, message: str, level: int = 1) -> None:
         if self.verbosity >= level:
