@@ -349,7 +349,7 @@ def business_data(days: int | None = DEFAULT_DAYS, now: datetime | None = None) 
         (r for runs in recent.values() for r in runs if since is None or r.created >= since),
         key=lambda r: (r.created, r.pk),
     )
-    tags = list(ImpactTag.objects.all())
+    tags = list(ImpactTag.objects.select_related("suite"))  # per suite: two may both name "Chat"
     tag_rows = [
         {"tag": tag, "environments": [(risk.environment.name, risk.status.get(tag.name, "")) for risk in risks]}
         for tag in tags
