@@ -90,9 +90,14 @@ def recent_results(test_case, limit: int, environment: str = "") -> list[Result]
 
 
 def flaky_test_cases(run: Run, window: int = DEFAULT_WINDOW) -> dict[int, float]:
-    """Test case id → flip rate, for the flaky ones."""
+    """Test case id → flip rate, for the flaky ones: those that flip across recent runs, and
+    those that passed in this run only on a retry (``retries``: failed, then passed)."""
     history = outcome_history(run, window, min_runs=MIN_RUNS)
-    return {tc: flip_rate(outcomes) for tc, outcomes in history.items() if is_flaky(outcomes)}
+    flaky = {tc: flip_rate(outcomes) for tc, outcomes in history.items() if is_flaky(outcomes)}
+    retried = run.results.filter(outcome=Result.Outcome.PASSED, attempt__gt=1).values_list("test_case_id", "attempt")
+    for test_case_id, attempts in retried:
+        flaky.setdefault(test_case_id, flip_rate([Result.Outcome.FAILED] * (attempts - 1) + [Result.Outcome.PASSED]))
+    return flaky
 
 
 def failure_class_history(run: Run, classes: list[str]) -> dict[str, dict]:

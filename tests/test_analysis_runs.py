@@ -251,3 +251,16 @@ def test_a_failure_class_in_another_environment_does_not_count_as_seen_before():
         ResultFactory(run=run, test_case=check, outcome="failed", failure_class="http-5xx")
     [row] = build_report(Run.objects.get(pk=second.pk)).patterns
     assert (row.first_run_id, row.runs_since) == (second.pk, 1)
+
+
+@pytest.mark.django_db
+def test_a_check_that_passed_only_on_a_retry_is_flaky_in_its_run():
+    run = running()
+    check = CheckFactory(category=CategoryFactory(suite=run.suite))
+    steady = CheckFactory(category=check.category)
+    ResultFactory(run=run, test_case=check, outcome=Result.Outcome.PASSED, attempt=2)
+    ResultFactory(run=run, test_case=steady, outcome=Result.Outcome.PASSED, attempt=1)
+    assert flaky_test_cases(run) == {check.pk: 1.0}
+    finish_run(run)
+    run.refresh_from_db()
+    assert run.flaky_count == 1

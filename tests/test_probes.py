@@ -11,7 +11,7 @@ from django.conf import settings
 from probes.evidence import REDACTED
 from probes.suite.loader import load_suite_file
 from runs.analysis.classification import classify
-from tests.engine import probe
+from tests.engine import one_check, probe
 
 GOLDEN = load_suite_file(settings.GOLDPATH_SUITES_DIR / "golden-path.yaml").model
 SEED_FAILURES = {"websocket_message_send", "agent_execution_flow", "realtime_updates"}
@@ -218,3 +218,31 @@ def test_checks_run_concurrently(target):
     outcomes = run_golden_path(target)
     wall = time.perf_counter() - started
     assert wall < sum(o.duration_s for o in outcomes.values())
+
+
+def test_a_check_that_passes_on_a_retry_says_so_and_counts_its_attempts():
+    """A server that answers 503 twice, then 200: retries 3 pass on the third attempt."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    answers = iter([503, 503])
+
+    class Flaky(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            self.send_response(next(answers, 200))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        suite = one_check("      - request: {path: /}\n", check="    retries: 3\n")
+        outcome = probe(suite, f"http://127.0.0.1:{server.server_port}")["c"]
+    finally:
+        server.shutdown()
+    assert (outcome.outcome, outcome.attempts) == ("passed", 3)
+    assert outcome.message.startswith("passed on attempt 3 of 4 (attempt 1: step 1 request: GET / answered 503")
+    assert len(outcome.evidence["earlier_attempts"]) == 2
