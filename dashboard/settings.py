@@ -240,6 +240,11 @@ GOLDPATH_WEBHOOK_RETRY_BASE = envint("GOLDPATH_WEBHOOK_RETRY_BASE", 10)
 # A worker that cannot reach the database keeps the result it holds and retries this long.
 GOLDPATH_DB_RETRY_FOR = envint("GOLDPATH_DB_RETRY_FOR", 120)
 
+# The worker environment variables suites may read as ${env.NAME} (comma-separated, * and ?
+# wildcards): secrets for the services they probe, never the worker's own configuration
+# (GOLDPATH_SECRET_KEY, DATABASE_URL … are refused whatever this says).
+GOLDPATH_SUITE_ENV = envlist("GOLDPATH_SUITE_ENV", "GOLDPATH_TARGET_SECRET")
+
 # Probes never reach link-local or cloud-metadata addresses (169.254.0.0/16, fe80::/10 …)
 # unless this is set on the workers (a target that really lives there).
 GOLDPATH_ALLOW_LINK_LOCAL = envbool("GOLDPATH_ALLOW_LINK_LOCAL", False)

@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 from probes.failures import StepFailed
 from probes.matchers import MISSING, compile_path, parse_json
 from probes.steps.http import RequestOptions, excerpt, request_kwargs, send
-from probes.suite.fields import Strict
+from probes.suite.fields import JsonPath, Strict, TokenSource
 from probes.templates import render
 
 if TYPE_CHECKING:
@@ -82,9 +82,9 @@ class Login(Strict):
 
     type: Literal["login"]
     request: RequestOptions
-    token: str = Field(description="JSONPath into the answer ($.access_token) or header.NAME")
+    token: TokenSource = Field(description="JSONPath into the answer ($.access_token) or header.NAME")
     apply: LoginApply
-    expires_in: str | None = Field(None, description="JSONPath to the token's lifetime in seconds")
+    expires_in: JsonPath | None = Field(None, description="JSONPath to the token's lifetime in seconds")
 
     @model_validator(mode="after")
     def _no_nested_auth(self) -> Login:
@@ -119,7 +119,7 @@ def seconds(value: Any) -> float | None:
         lifetime = float(value)
     except (TypeError, ValueError):
         return None
-    return lifetime if lifetime > 0 else None
+    return max(lifetime, 0.0)  # 0: expired at once, fetched again at the next use
 
 
 class AuthSession:
@@ -178,10 +178,10 @@ class AuthSession:
         async with lock:
             cached = self.tokens.get(name)
             if cached and (cached.expires_at is None or time.monotonic() < cached.expires_at):
-                ctx.evidence.auth.append({"profile": name, "type": profile.type, "cached": True})
+                ctx.evidence.add_auth({"profile": name, "type": profile.type, "cached": True})
                 return cached.value
             record: dict[str, Any] = {"profile": name, "type": profile.type, "cached": False}
-            ctx.evidence.auth.append(record)
+            ctx.evidence.add_auth(record)
             requests: list[dict[str, Any]] = []
             record["requests"] = requests
             fetch = self._oauth2 if isinstance(profile, OAuth2ClientCredentials) else self._login
@@ -189,7 +189,7 @@ class AuthSession:
             self.target.redactor.add(value)
             expires_at = None
             if lifetime is not None:
-                expires_at = time.monotonic() + max(lifetime - min(EXPIRY_SKEW_S, lifetime * 0.1), 0)
+                expires_at = time.monotonic() + max(lifetime - min(EXPIRY_SKEW_S, lifetime * 0.1), 0.0)
                 record["expires_in_s"] = lifetime
             self.tokens[name] = _Token(value, expires_at)
             return value
@@ -206,7 +206,9 @@ class AuthSession:
         if profile.audience:
             form["audience"] = self._render(profile.audience)
         headers = {"Accept": "application/json"}
-        if profile.client_auth == "basic":  # RFC 6749 §2.3.1: each part form-encoded first
+        if profile.client_auth == "basic":
+            # RFC 6749 §2.3.1: each part form-encoded first. A space goes as %20, never "+":
+            # form decoders read both, and servers that only percent-decode (Authlib) too.
             pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
             encoded = base64.b64encode(pair.encode()).decode()
             self.target.redactor.add(encoded)
@@ -229,10 +231,15 @@ class AuthSession:
             )
         if not isinstance(document, dict) or not isinstance(document.get("access_token"), str):
             raise StepFailed("auth.no_token", f"the token response has no access_token{excerpt(exchange)}")
-        for other in ("refresh_token", "id_token"):  # never used, never stored
-            if isinstance(document.get(other), str):
-                self.target.redactor.add(document[other])
+        self._redact_other_tokens(document)
         return document["access_token"], seconds(document.get("expires_in"))
+
+    def _redact_other_tokens(self, document: Any) -> None:
+        """A token answer's other credentials are never used, and never stored either."""
+        if isinstance(document, dict):
+            for other in ("refresh_token", "id_token"):
+                if isinstance(document.get(other), str):
+                    self.target.redactor.add(document[other])
 
     async def _login(self, profile: Login, ctx: StepContext, requests: list) -> tuple[str, float | None]:
         options = render(profile.request.model_dump(by_alias=True, exclude_none=True), self.variables)
@@ -252,6 +259,7 @@ class AuthSession:
             token = found if isinstance(found, str) else None
         if not token:
             raise StepFailed("auth.no_token", f"{method} {url}: no token at {profile.token}")
+        self._redact_other_tokens(parse_json(exchange.body))
         lifetime = None
         if profile.expires_in:
             document = parse_json(exchange.body)

@@ -99,6 +99,37 @@ class Channel:
             await asyncio.sleep(0)
 
 
+def closed_failure(channel: Channel, closed: ChannelClosed, before: str) -> StepFailed:
+    """The failure for a connection that ended while a step still waited on it."""
+    if channel.type == "websocket" and closed.initiator == "client" and closed.code == 1009:
+        return StepFailed(
+            "ws.too_large",
+            f"a frame on {channel.name!r} is over the {channel.limits.frame_bytes}-byte cap; "
+            "the probe closed the connection with code 1009",
+            close_code=1009,
+        )
+    now = time.perf_counter()
+    if channel.first_send_at is not None:
+        after = f"{now - channel.first_send_at:.3f} s after the first message"
+    else:
+        after = f"{now - channel.opened_at:.3f} s after it opened"
+    who = "by the server" if closed.initiator == "server" else "by the probe"
+    with_code = (
+        f" with code {closed.code} ({closed.reason or 'no reason'})"
+        if closed.code is not None
+        else f" ({closed.reason})"
+    )
+    return StepFailed(
+        "sse.closed" if channel.type == "sse" else "ws.closed",
+        f"connection {channel.name!r} closed {who}{with_code} {after}, {before}",
+        close_code=closed.code,
+        reason=closed.reason,
+        initiator=closed.initiator,
+        after_send=channel.first_send_at is not None,
+        after_send_ms=channel.record.get("closed_after_send_ms"),
+    )
+
+
 class WebSocketChannel(Channel):
     type = "websocket"
 

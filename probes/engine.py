@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
@@ -23,14 +24,18 @@ from websockets.exceptions import WebSocketException
 from probes.channels import CLOSE_TIMEOUT_S, ChannelClosed
 from probes.evidence import Evidence
 from probes.failures import StepFailed
+from probes.matchers import MatcherError
 from probes.metrics import MeasuredMetric, SampleMarks, measure, percentile_label
 from probes.net import network_failure, new_http_client
 from probes.runtime import RunTarget, StepContext
+from probes.steps import StepDone
 from probes.suite.model import Check
 
 logger = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 10.0  # for cancelled checks to close their connections
+TEARDOWN_GRACE_S = 0.5  # after timeout_s, for `always` steps; then the check is cut
+STEP_SLACK_S = 0.05  # a step's own deadline (receive's within_s …) fires first and says more
 SUMMARY_STEPS = 3
 
 
@@ -82,6 +87,12 @@ def _as_step_failure(exc: BaseException) -> StepFailed | None:
         return exc
     if isinstance(exc, ChannelClosed):
         return StepFailed("net.reset", f"the connection ended: {exc.reason}")
+    if isinstance(exc, MatcherError):
+        return StepFailed("config.template", f"once its templates were filled in, {exc}")
+    if isinstance(exc, UnicodeEncodeError):
+        return StepFailed(
+            "config.template", f"a header or URL holds text HTTP cannot carry ({exc.object[exc.start : exc.end]!r})"
+        )
     if isinstance(exc, httpx.HTTPError | OSError | WebSocketException):
         return network_failure(exc) or StepFailed("net.error", f"network error: {type(exc).__name__}: {exc}")
     return None
@@ -109,6 +120,18 @@ async def _close_all(ctx: StepContext) -> None:
         pass
 
 
+async def _run_step(step: Any, ctx: StepContext, record: dict[str, Any], check: Check) -> StepDone:
+    """One step, bounded by the check's deadline: when timeout_s runs out during it, the
+    step fails (an optional one ends the sample, and teardown still runs)."""
+    try:
+        async with asyncio.timeout(max(ctx.deadline + STEP_SLACK_S - time.perf_counter(), 0)):
+            return await step.kind.run(step, ctx, record)
+    except TimeoutError:
+        raise StepFailed(
+            "timeout.check", f"the check's timeout_s ({check.timeout_s:g} s) ran out during this step"
+        ) from None
+
+
 async def _run_sample(
     check: Check,
     target: RunTarget,
@@ -126,6 +149,8 @@ async def _run_sample(
         for index, step in enumerate(check.steps, 1):
             if ended and not step.always:
                 continue
+            if ended:  # teardown after a failure: the grace after timeout_s is its time too
+                ctx.deadline = deadline + TEARDOWN_GRACE_S
             ctx.step = index
             record = evidence.add_step({"sample": number, "step": index, "kind": step.KIND})
             if step.mark:
@@ -134,7 +159,7 @@ async def _run_sample(
             record["at_ms"] = ctx.ms_since_start(begun)
             failed: StepFailed | None = None
             try:
-                done = await step.kind.run(step, ctx, record)
+                done = await _run_step(step, ctx, record, check)
             except Exception as exc:
                 failed = _as_step_failure(exc)
                 if failed is None:
@@ -152,12 +177,12 @@ async def _run_sample(
             if step.optional:
                 record["optional"] = True
                 sample.ended_because = sample.ended_because or message
-            elif sample.failure is None and not ended:
+            elif sample.failure is None:  # the first failure, or a teardown's after an optional one
                 sample.failure = _Failure(failed.code, message, index, step.KIND, failed.details)
-                sample.ended_because = message
+                sample.ended_because = sample.ended_because or message
             ended = True
     finally:
-        evidence.samples.append(
+        evidence.add_sample(
             {
                 "sample": number,
                 "ok": sample.failure is None,
@@ -171,11 +196,16 @@ async def _run_sample(
 
 def _summary(check: Check, sample: _Sample, samples: int) -> str:
     over = f" over {samples} samples" if samples > 1 else ""
+    if not sample.summaries:
+        return f"passed: an optional step ended the sample ({sample.ended_because})"
+    # A pass that an optional step cut short says so: the steps after it were not checked.
+    cut_short = f"; an optional step ended the sample ({sample.ended_because})" if sample.ended_because else ""
     if len(sample.summaries) <= SUMMARY_STEPS:
-        return "; ".join(text for _, text in sample.summaries) + over
+        return "; ".join(text for _, text in sample.summaries) + over + cut_short
     counts = Counter(kind for kind, _ in sample.summaries)
     listed = ", ".join(f"{n} {kind}{'s' if n > 1 and not kind.endswith('s') else ''}" for kind, n in counts.items())
-    return f"all {len(sample.summaries)} steps passed{over} ({listed})"
+    every = "" if cut_short else "all "
+    return f"{every}{len(sample.summaries)} steps passed{over} ({listed}){cut_short}"
 
 
 def _metric_summary(metrics: list[MeasuredMetric], samples: int) -> str:
@@ -196,7 +226,7 @@ async def _attempt(check: Check, target: RunTarget, evidence: Evidence) -> _Atte
     samples: list[_Sample] = []
     failure: _Failure | None = None
     try:
-        async with asyncio.timeout(check.timeout_s), new_http_client(check.timeout_s) as http:
+        async with asyncio.timeout(check.timeout_s + TEARDOWN_GRACE_S), new_http_client(check.timeout_s) as http:
             for number in range(1, check.repeat + 1):
                 sample = await _run_sample(check, target, evidence, http, deadline, number, samples)
                 if sample.failure is not None:
@@ -255,7 +285,8 @@ async def run_check(check: Check, target: RunTarget) -> CheckOutcome:
         try:
             result = await _attempt(check, target, evidence)
         except Exception as exc:  # a bug in the engine must never take the run down with it
-            logger.exception("check %s: probe error", check.id)
+            trace = "".join(traceback.format_exception(exc))
+            logger.error("check %s: probe error\n%s", check.id, target.redactor.text(trace))
             result = _Attempt(
                 "error", f"probe error: {type(exc).__name__}: {exc}", [], _Failure("probe.error", str(exc))
             )
@@ -270,6 +301,8 @@ async def run_check(check: Check, target: RunTarget) -> CheckOutcome:
     if earlier:
         data["earlier_attempts"] = [target.redactor.text(m)[:1000] for m in earlier]
     duration = time.perf_counter() - started
+    for metric in result.metrics:
+        metric.note = target.redactor.text(metric.note)
     return CheckOutcome(
         check_id=check.id,
         outcome=result.outcome,

@@ -63,6 +63,7 @@ CODES: dict[str, str] = {
     "auth.not_enforced": "a request without valid credentials was answered as if allowed",
     # Configuration on the worker
     "config.missing_env": "an environment variable the suite names is not set on the worker",
+    "config.env_refused": "the suite names an environment variable suites may not read on this worker",
     "config.template": "a template names a value that does not exist at run time",
     # Metrics
     "metric.over_target": "a measured percentile is over its target",

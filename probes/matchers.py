@@ -20,9 +20,39 @@ from dataclasses import dataclass
 from typing import Any
 
 import jsonpath
+import regex
 from jsonpath.exceptions import JSONPathError
+from jsonpath.function_extensions import Match, Search
 
-JSONPATH = jsonpath.JSONPathEnvironment(strict=True)
+REGEX_TIMEOUT_S = 0.1  # per value: a backtracking pattern fails, it never stalls the probes
+
+
+class _TimedMatch(Match):
+    """RFC 9535's match(), with a time limit (no match when the pattern runs too long)."""
+
+    def __call__(self, value: object, pattern: object) -> bool:
+        try:
+            return super().__call__(value, pattern)
+        except TimeoutError:
+            return False
+
+
+class _TimedSearch(Search):
+    def __call__(self, value: object, pattern: object) -> bool:
+        try:
+            return super().__call__(value, pattern)
+        except TimeoutError:
+            return False
+
+
+def _jsonpath_environment() -> jsonpath.JSONPathEnvironment:
+    environment = jsonpath.JSONPathEnvironment(strict=True)
+    environment.function_extensions["match"] = _TimedMatch()
+    environment.function_extensions["search"] = _TimedSearch()
+    return environment
+
+
+JSONPATH = _jsonpath_environment()
 TYPE_NAMES = ("string", "number", "integer", "boolean", "object", "array", "null")
 COMPARISONS = ("lt", "le", "gt", "ge")
 OPERATORS = frozenset({"eq", "ne", *COMPARISONS, "in", "contains", "matches", "exists", "type", "length", "not"})
@@ -55,7 +85,8 @@ def flow(value: Any) -> str:
 
 
 def short(value: Any, limit: int = 60) -> str:
-    """A value as a suite author would write it, cut to ``limit`` characters."""
+    """A value as a suite author would write it, cut to ``limit`` characters (marked "…",
+    so the redactor finds a secret cut short)."""
     text = value if isinstance(value, str) else flow(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -108,6 +139,34 @@ class Literal(Matcher):
 
     def describe(self) -> str:
         return short(self.expected)
+
+
+@dataclass(frozen=True)
+class Subset(Matcher):
+    """A mapping literal with a matcher for some of its values: ``{price: {ge: 0}}``."""
+
+    spec: Mapping[str, Any]
+    parts: tuple[tuple[str, Matcher], ...]
+
+    def check(self, value: Any, where: str = "") -> str | None:
+        if value is MISSING:
+            return f"{where or 'value'}: missing, expected {self.describe()}"
+        if not isinstance(value, Mapping):
+            return f"{where or 'value'}: expected an object, got {short(value)}"
+        for key, matcher in self.parts:
+            problem = matcher.check(value.get(key, MISSING), f"{where}.{key}" if where else str(key))
+            if problem:
+                return problem
+        return None
+
+    def describe(self) -> str:
+        return flow(dict(self.spec))
+
+
+def _nested_operators(spec: Any) -> bool:
+    if isinstance(spec, Mapping):
+        return any(is_operator_mapping(v) or _nested_operators(v) for v in spec.values())
+    return False
 
 
 def _literal_mismatch(actual: Any, expected: Any, where: str) -> str | None:
@@ -187,11 +246,13 @@ def _operator_mismatch(op: str, operand: Any, value: Any, label: str) -> str | N
         return None if ok else f"{label}: expected to contain {short(operand)}, got {short(value)}"
     if op == "matches":
         text = value if isinstance(value, str) else _text_of(value)
-        return (
-            None
-            if operand.search(text[:MAX_REGEX_INPUT])
-            else f"{label}: expected to match /{operand.pattern}/, got {short(value)}"
-        )
+        try:
+            found = operand.search(text[:MAX_REGEX_INPUT], timeout=REGEX_TIMEOUT_S)
+        except TimeoutError:
+            return (
+                f"{label}: /{operand.pattern}/ ran past {REGEX_TIMEOUT_S:g} s on this value (backtracking); simplify it"
+            )
+        return None if found else f"{label}: expected to match /{operand.pattern}/, got {short(value)}"
     if op == "type":
         actual = _type_of(value)
         ok = actual == operand or (operand == "number" and actual == "integer")
@@ -206,6 +267,8 @@ def _text_of(value: Any) -> str:
 def compile_matcher(spec: Any) -> Matcher:
     """A Matcher from its suite-file form; MatcherError names what is wrong."""
     if not is_operator_mapping(spec):
+        if _nested_operators(spec):
+            return Subset(dict(spec), tuple((str(k), compile_matcher(v)) for k, v in spec.items()))
         return Literal(spec)
     parts = []
     for op, operand in spec.items():
@@ -224,8 +287,8 @@ def compile_matcher(spec: Any) -> Matcher:
             if not isinstance(operand, str):
                 raise MatcherError("matches: takes a regular expression")
             try:
-                operand = re.compile(operand)
-            except re.error as exc:
+                operand = regex.compile(operand)
+            except regex.error as exc:
                 raise MatcherError(f"matches: not a valid regular expression ({exc})") from None
         parts.append((op, operand))
     return Operators(dict(spec), tuple(parts))
@@ -240,11 +303,12 @@ class Path:
     singular: bool
 
     def get(self, document: Any) -> Any:
-        """The value (singular query), the list of values (any other), or MISSING."""
+        """The value (singular query), the list of values (any other), or MISSING when the
+        path selects nothing."""
         values = self.query.findall(document)
-        if self.singular:
-            return values[0] if values else MISSING
-        return values
+        if not values:
+            return MISSING
+        return values[0] if self.singular else values
 
     @property
     def expects(self) -> type | None:
@@ -319,8 +383,9 @@ def compile_document_matcher(spec: Mapping[str, Any]) -> DocumentMatcher:
 
 
 def parse_json(text: str | bytes) -> Any:
-    """Parsed JSON, or MISSING when the text is not JSON."""
+    """Parsed JSON, or MISSING when the text is not JSON (or nests deeper than Python can
+    follow: a peer's input, never a probe error)."""
     try:
         return json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return MISSING

@@ -49,6 +49,7 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
     return None
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_address(text: str) -> Address | None:
     """An IP address from a URL host (zone ids and brackets dropped), or None for a name."""
     try:
@@ -57,6 +58,7 @@ def parse_address(text: str) -> Address | None:
         return None
 
 
+@functools.lru_cache(maxsize=1024)
 def blocked_address(ip: str) -> bool:
     """True for link-local and cloud-metadata addresses, however they are spelled."""
     address = parse_address(ip)
@@ -84,6 +86,18 @@ def default_port(scheme: str) -> int:
     return 443 if scheme in ("https", "wss") else 80
 
 
+@functools.lru_cache(maxsize=256)
+def _networks(allowed_hosts: frozenset[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The allowlist's entries that are addresses or networks (the others are host names)."""
+    networks = []
+    for entry in allowed_hosts:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+        except ValueError:
+            continue
+    return tuple(networks)
+
+
 @dataclass(frozen=True)
 class NetworkPolicy:
     """Where one environment's probes may connect."""
@@ -97,12 +111,8 @@ class NetworkPolicy:
             return False
         if blocked_address(ip) and not self.allow_link_local:
             return False
-        for entry in self.allowed_hosts:
-            try:
-                if address in ipaddress.ip_network(entry.strip("[]"), strict=False):
-                    return True
-            except ValueError:
-                continue  # a host name
+        if any(address in network for network in _networks(self.allowed_hosts)):
+            return True
         if address.is_loopback and "localhost" in self.allowed_hosts:
             return True
         return address.is_global
@@ -167,9 +177,14 @@ def tls_context() -> ssl.SSLContext:
 
 def new_http_client(timeout_s: float) -> httpx.AsyncClient:
     """Redirects are never followed (one could lead outside the allowed hosts); proxies and
-    certificates come from Goldpath, not from the worker's environment variables."""
+    certificates come from Goldpath, not from the worker's environment variables. Bodies are
+    asked for uncompressed (a step may ask otherwise): caps then count what is read."""
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout_s), follow_redirects=False, trust_env=False, verify=tls_context()
+        timeout=httpx.Timeout(timeout_s),
+        follow_redirects=False,
+        trust_env=False,
+        verify=tls_context(),
+        headers={"Accept-Encoding": "identity"},
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -43,7 +43,8 @@ class RunTarget:
     """Where a run's checks connect and with what; shared by every check of the run.
 
     ``variables`` are the environment's overrides of the suite's ``vars``; ``environ`` is
-    where ``${env.NAME}`` is read (the worker's environment).
+    where ``${env.NAME}`` is read (the worker's environment), for the names ``env_readable``
+    allows: a suite must not read the worker's own configuration.
     """
 
     suite: Suite
@@ -54,6 +55,7 @@ class RunTarget:
     run_id: str = ""
     variables: Mapping[str, Any] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    env_readable: Callable[[str], bool] | None = None  # None: any variable (a person trying a file)
     limits: Limits = DEFAULT_LIMITS
     redactor: Redactor = field(default_factory=Redactor)
     auth: AuthSession = field(init=False)
@@ -78,7 +80,14 @@ class RunTarget:
         return {**self.suite.vars, **{k: v for k, v in self.variables.items() if k in self.suite.vars}}
 
     def variables_for(self, check_vars: Mapping[str, Any]) -> Variables:
-        return Variables(check_vars, self.suite_vars, self.builtins, secret=self.redactor.add, environ=self.environ)
+        return Variables(
+            check_vars,
+            self.suite_vars,
+            self.builtins,
+            secret=self.redactor.add,
+            environ=self.environ,
+            env_readable=self.env_readable,
+        )
 
     def http_url(self, path: str | None, url: str | None) -> str:
         return url if url else join_url(self.base_url, path or "")

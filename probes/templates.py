@@ -25,6 +25,14 @@ VALID_NAME = re.compile(NAME)
 BUILTINS = ("uuid", "base_url", "ws_url", "environment", "run_id")
 
 
+def assignment(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` as commands take variables (``--var client_id=shop``)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise ValueError(f"{text!r} is not NAME=VALUE")
+    return name.strip(), value
+
+
 class TemplateError(ValueError):
     """A malformed ``${…}`` (found at load)."""
 
@@ -96,12 +104,14 @@ class Variables:
         *,
         secret: Callable[[str], None],
         environ: Mapping[str, str] = os.environ,
+        env_readable: Callable[[str], bool] | None = None,
     ) -> None:
         self.check_vars = check_vars
         self.suite_vars = suite_vars
         self.builtins = builtins
         self.secret = secret
         self.environ = environ
+        self.env_readable = env_readable
         self.saved: dict[str, Any] = {}
         self._rendered: dict[tuple[str, str], Any] = {}
         self._rendering: set[tuple[str, str]] = set()
@@ -137,6 +147,13 @@ class Variables:
         return self._rendered[key]
 
     def _environment(self, name: str) -> str:
+        if self.env_readable is not None and not self.env_readable(name):
+            raise StepFailed(
+                "config.env_refused",
+                f"environment variable {name} is not one suites may read on this worker "
+                "(GOLDPATH_SUITE_ENV lists those they may)",
+                variable=name,
+            )
         value = self.environ.get(name)
         if value is None:
             raise StepFailed(

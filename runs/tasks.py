@@ -4,6 +4,7 @@ also runs a reaper for runs and deliveries whose worker or broker lost them."""
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import socket
 import threading
@@ -60,6 +61,17 @@ def checks_for_run(run: Run, model: SuiteModel) -> tuple[list[Check], dict[str, 
     return checks, test_cases
 
 
+# Goldpath's own configuration: never readable by a suite, whatever GOLDPATH_SUITE_ENV says.
+OWN_ENVIRONMENT = ("GOLDPATH_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "GOLDPATH_CACHE_URL")
+
+
+def suite_may_read(name: str) -> bool:
+    """Whether a suite may read the worker's environment variable ``name`` (${env.NAME})."""
+    if name in OWN_ENVIRONMENT:
+        return False
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in settings.GOLDPATH_SUITE_ENV)
+
+
 def run_target(run: Run, model: SuiteModel) -> RunTarget:
     """Where the run's probes go and with what: the URLs and variables the run was created
     with, the environment's allowed hosts, secrets from this worker's environment."""
@@ -71,6 +83,7 @@ def run_target(run: Run, model: SuiteModel) -> RunTarget:
         environment=run.environment.name,
         run_id=str(run.pk),
         variables=run.variables,
+        env_readable=suite_may_read,
     )
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 os.environ.setdefault("GOLDPATH_DATA_DIR", tempfile.mkdtemp(prefix="goldpath-test-"))
 os.environ.setdefault("GOLDPATH_TARGET_SECRET", "demo-secret")
+# What the suites of the tests may read on the workers (the example suites' secrets).
+os.environ.setdefault("GOLDPATH_SUITE_ENV", "GOLDPATH_TARGET_SECRET,HTTPBIN_*")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 
 import django  # noqa: E402

@@ -2,7 +2,15 @@
 
 import pytest
 
-from probes.matchers import MISSING, MatcherError, compile_document_matcher, compile_matcher, compile_path, flow
+from probes.matchers import (
+    MISSING,
+    MatcherError,
+    compile_document_matcher,
+    compile_matcher,
+    compile_path,
+    flow,
+    parse_json,
+)
 
 
 @pytest.mark.parametrize(
@@ -50,6 +58,10 @@ from probes.matchers import MISSING, MatcherError, compile_document_matcher, com
         ({"not": {"in": ["error", "failed"]}}, "ok", True),
         ({"not": "ok"}, "ok", False),
         ({"type": "subscribed"}, {"type": "subscribed"}, True),  # not a type name: a literal
+        ({"price": {"ge": 0}, "symbol": "ACME"}, {"price": 3, "symbol": "ACME", "seq": 1}, True),  # operators inside
+        ({"price": {"ge": 0}, "symbol": "ACME"}, {"price": -1, "symbol": "ACME"}, False),
+        ({"quote": {"price": {"lt": 5}, "tags": ["a"]}}, {"quote": {"price": 3, "tags": ["a"]}}, True),
+        ({"quote": {"price": {"lt": 5}}}, {"quote": 3}, False),
     ],
 )
 def test_a_matcher_matches_as_the_format_says(spec, value, matches):
@@ -107,3 +119,21 @@ def test_values_are_written_back_as_in_a_suite_file():
         == "{$.msg_type: execute_result, $.n: 3, $.ok: true}"
     )
     assert flow({"$.text": "42\n"}) == '{$.text: "42\\n"}'
+
+
+def test_a_filter_that_selects_nothing_is_missing_so_exists_false_holds():
+    document = {"items": [{"x": 2}]}
+    assert compile_document_matcher({"$.items[?@.x == 1]": {"exists": False}}).check(document) is None
+    assert compile_document_matcher({"$.items[?@.x == 1]": {"exists": True}}).check(document) == (
+        "$.items[?@.x == 1]: expected present"
+    )
+
+
+def test_a_backtracking_pattern_fails_its_value_instead_of_stalling_the_probe():
+    problem = compile_matcher({"matches": "^(a|a)*$"}).check("a" * 64 + "!")
+    assert problem is not None and "backtracking" in problem
+
+
+def test_json_deeper_than_python_follows_is_not_json():
+    assert parse_json("[" * 200_000 + "]" * 200_000) is MISSING
+    assert parse_json(b"\xff") is MISSING

@@ -56,6 +56,14 @@ class ConnectOptions(Strict):
         return self
 
 
+class _connect(connect):
+    """websockets' connect, but a redirect is answered as it is, never followed: it could
+    lead outside the allowed hosts."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
+
+
 def _with_query(url: str, query: dict[str, Any]) -> str:
     if not query:
         return url
@@ -82,7 +90,7 @@ async def run(step: Any, ctx: StepContext, record: dict[str, Any]) -> StepDone:
     timeout = min(options.get("timeout_s") or spec.timeout_s or 1e9, max(ctx.deadline - time.perf_counter(), 0.001))
     started = time.perf_counter()
     try:
-        websocket = await connect(
+        websocket = await _connect(
             url,
             additional_headers={**options.get("headers", {}), **credentials.headers},
             subprotocols=options.get("subprotocols") or None,
@@ -104,9 +112,11 @@ async def run(step: Any, ctx: StepContext, record: dict[str, Any]) -> StepDone:
                 ctx.evidence.auth_enforced = True
             return StepDone(f"handshake refused with {status}, as expected")
         body = short(" ".join(exc.response.body.decode("utf-8", "replace").split()), 200) if exc.response.body else ""
+        location = exc.response.headers.get("Location")
+        redirect = f" (a redirect to {location}: probes never follow redirects)" if location else ""
         raise StepFailed(
             "ws.handshake_rejected",
-            f"WebSocket handshake rejected: HTTP {status}"
+            f"WebSocket handshake rejected: HTTP {status}{redirect}"
             + (f", expected {status_text(expected)}" if expected is not None else "")
             + (f"; body: {body}" if body else ""),
             status=status,

@@ -10,12 +10,28 @@ from urllib.parse import urlsplit
 
 import httpx
 import jsonschema
+import referencing
+import referencing.exceptions
 from pydantic import Field, model_validator
 
+from probes.evidence import cut
 from probes.failures import StepFailed
 from probes.matchers import MISSING, compile_document_matcher, compile_matcher, compile_path, parse_json, short
 from probes.net import netloc, network_failure
-from probes.suite.fields import Headers, Matcher, Seconds, Status, Strict, refusals_only, status_matches, status_text
+from probes.suite.fields import (
+    RESERVED_HEADERS,
+    DocumentMatcher,
+    Headers,
+    HttpSource,
+    Matcher,
+    Seconds,
+    Status,
+    Strict,
+    VarName,
+    refusals_only,
+    status_matches,
+    status_text,
+)
 
 if TYPE_CHECKING:
     from probes.runtime import StepContext
@@ -50,7 +66,7 @@ class HttpExpect(Strict):
     """What the answer must be; without ``status``, any 2xx."""
 
     status: Status | None = None
-    json_: dict[str, Matcher] | None = Field(None, alias="json")
+    json_: DocumentMatcher | None = Field(None, alias="json")
     headers: dict[str, Matcher] | None = None
     body: Matcher | None = None
     schema_: str | dict[str, Any] | None = Field(
@@ -59,7 +75,7 @@ class HttpExpect(Strict):
     time_ms: Matcher | None = None
 
 
-SaveSources = dict[str, str]  # name → "$…" | "header.NAME" | "status" | "body"
+SaveSources = dict[VarName, HttpSource]  # name → "$…" | "header.NAME" | "status" | "body"
 
 
 @dataclass
@@ -105,7 +121,10 @@ async def send(
         marks[event] = time.perf_counter()
 
     record: dict[str, Any] = {"method": method, "url": url, "remote_ip": remote_ip, "dns_ms": dns_ms}
-    (ctx.evidence.requests if record_in is None else record_in).append(record)
+    if record_in is None:
+        ctx.evidence.add_request(record)
+    else:
+        record_in.append(record)
     parts = urlsplit(url)
     pinned = httpx.URL(url).copy_with(host=remote_ip)
     request = ctx.http.build_request(
@@ -130,7 +149,7 @@ async def send(
     body = bytearray()
     if not stream:
         try:
-            async for chunk in response.aiter_raw():
+            async for chunk in response.aiter_bytes():  # decoded: the cap bounds what is held
                 body.extend(chunk)
                 if len(body) > ctx.limits.body_bytes:
                     raise StepFailed(
@@ -151,11 +170,13 @@ async def send(
         tls_ms=_ms(marks.get("connection.start_tls.started", started), marks.get("connection.start_tls.complete")),
         first_byte_ms=_ms(started, marks.get("http11.receive_response_headers.complete")),
         total_ms=_ms(started, ended),
-        bytes_in=len(body) + sum(len(k) + len(v) + 4 for k, v in response.headers.raw),
+        bytes_in=response.num_bytes_downloaded + sum(len(k) + len(v) + 4 for k, v in response.headers.raw),
         headers_seen=sorted(response.headers.keys())[:30],
     )
     if not stream:
-        record["body_excerpt"] = bytes(body[: ctx.limits.excerpt_chars]).decode("utf-8", "replace")
+        record["body_excerpt"] = cut(
+            bytes(body[: ctx.limits.excerpt_chars + 1]).decode("utf-8", "replace"), ctx.limits.excerpt_chars
+        )
     if response.is_redirect:
         record["redirect_not_followed"] = response.headers.get("location", "")
     return Exchange(response, bytes(body), record)
@@ -170,8 +191,10 @@ def _query_value(value: Any) -> str:
 def request_kwargs(options: dict[str, Any]) -> dict[str, Any]:
     """``send`` keyword arguments from rendered request options."""
     body = options.get("body")
+    headers = options.get("headers") or {}
     return {
-        "headers": {str(k): str(v) for k, v in (options.get("headers") or {}).items()},
+        # A templated name cannot smuggle a Host in either: the URL's host is the one checked.
+        "headers": {str(k): str(v) for k, v in headers.items() if str(k).lower() not in RESERVED_HEADERS},
         "query": options.get("query") or {},
         "json": options.get("json"),
         "content": body.encode() if isinstance(body, str) else None,
@@ -181,7 +204,7 @@ def request_kwargs(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def excerpt(exchange: Exchange, limit: int = 200) -> str:
-    text = " ".join(exchange.text[:limit].split())
+    text = cut(" ".join(exchange.text[: limit + 1].split()), limit)
     return f"; body: {text}" if text else ""
 
 
@@ -210,6 +233,14 @@ def check_status(ctx: StepContext, expected: Any, exchange: Exchange, what: str,
     )
 
 
+def check_headers(expected: dict[str, Any] | None, response: httpx.Response, what: str) -> None:
+    for name, spec in (expected or {}).items():
+        value = response.headers.get(name)
+        problem = compile_matcher(spec).check(MISSING if value is None else value, f"header {name}")
+        if problem:
+            raise StepFailed("http.header_mismatch", f"{what}: {problem}", header=name)
+
+
 def check_expectations(ctx: StepContext, expect: dict[str, Any], exchange: Exchange, what: str) -> None:
     """Every expectation of a rendered ``expect`` mapping, in the order a reader would check."""
     check_status(ctx, expect.get("status"), exchange, what)
@@ -220,11 +251,7 @@ def check_expectations(ctx: StepContext, expect: dict[str, Any], exchange: Excha
             raise StepFailed(
                 "http.time", f"{what} answered in {total:.1f} ms, expected time_ms {matcher.describe()}", time_ms=total
             )
-    for name, spec in (expect.get("headers") or {}).items():
-        value = exchange.response.headers.get(name)
-        problem = compile_matcher(spec).check(MISSING if value is None else value, f"header {name}")
-        if problem:
-            raise StepFailed("http.header_mismatch", f"{what}: {problem}", header=name)
+    check_headers(expect.get("headers"), exchange.response, what)
     if expect.get("body") is not None:
         problem = compile_matcher(expect["body"]).check(exchange.text, "body")
         if problem:
@@ -239,7 +266,15 @@ def check_expectations(ctx: StepContext, expect: dict[str, Any], exchange: Excha
                 raise StepFailed("http.json_mismatch", f"{what}: {problem}", path=problem.split(":", 1)[0])
         if expect.get("schema") is not None:
             validator = jsonschema.validators.validator_for(expect["schema"], jsonschema.Draft202012Validator)
-            error = jsonschema.exceptions.best_match(validator(expect["schema"]).iter_errors(document))
+            # An empty registry: a $ref is never fetched (the loader allows only refs inside the schema).
+            try:
+                error = jsonschema.exceptions.best_match(
+                    validator(expect["schema"], registry=referencing.Registry()).iter_errors(document)
+                )
+            except referencing.exceptions.Unresolvable as exc:
+                raise StepFailed(
+                    "config.template", f"{what}: the schema refers to {exc.ref!r}, which it does not hold"
+                ) from None
             if error is not None:
                 where = "$" + "".join(f"[{p!r}]" if isinstance(p, str) else f"[{p}]" for p in error.absolute_path)
                 raise StepFailed(
@@ -260,9 +295,20 @@ def saved_value(source: str, exchange: Exchange) -> Any:
     return MISSING if document is MISSING else compile_path(source).get(document)
 
 
-def save_all(ctx: StepContext, save: dict[str, str] | None, exchange: Exchange, what: str) -> None:
+def save_all(ctx: StepContext, save: dict[str, str] | None, exchange: Exchange) -> list[tuple[str, str]]:
+    """Save every value the answer holds, before its expectations are judged: a teardown
+    (``always``) must find what to clean up even when the answer was wrong. Returns the
+    (name, source) pairs it could not find."""
+    missing = []
     for name, source in (save or {}).items():
         value = saved_value(source, exchange)
         if value is MISSING:
-            raise StepFailed("http.save_missing", f"{what}: nothing to save as {name!r} at {source}{excerpt(exchange)}")
-        ctx.variables.save(name, value)
+            missing.append((name, source))
+        else:
+            ctx.variables.save(name, value)
+    return missing
+
+
+def save_missing(missing: list[tuple[str, str]], exchange: Exchange, what: str) -> StepFailed:
+    name, source = missing[0]
+    return StepFailed("http.save_missing", f"{what}: nothing to save as {name!r} at {source}{excerpt(exchange)}")

@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from probes.channels import ChannelClosed, WebSocketChannel
+from probes.channels import ChannelClosed, WebSocketChannel, closed_failure
 from probes.failures import StepFailed
 from probes.steps.base import StepDone, StepKind
-from probes.steps.receive import closed_failure
 from probes.suite.fields import ConnectionName, Seconds, Strict
 
 if TYPE_CHECKING:
@@ -28,13 +27,12 @@ class PingOptions(Strict):
 async def run(step: Any, ctx: StepContext, record: dict[str, Any]) -> StepDone:
     options: PingOptions = step.ping or PingOptions()
     channel = ctx.channel(options.on, WebSocketChannel)
-    deadline = min(ctx.deadline, time.perf_counter() + options.within_s) if options.within_s else ctx.deadline
+    started = time.perf_counter()
+    deadline = min(ctx.deadline, started + options.within_s) if options.within_s else ctx.deadline
     try:
         latency = await channel.ping(deadline)
     except TimeoutError:
-        raise StepFailed(
-            "timeout.pong", f"no pong on {channel.name!r} within {deadline - time.perf_counter():.1f} s"
-        ) from None
+        raise StepFailed("timeout.pong", f"no pong on {channel.name!r} within {deadline - started:.1f} s") from None
     except ChannelClosed as closed:
         raise closed_failure(channel, closed, "before the pong came") from None
     record["round_trip_ms"] = latency

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 
-from probes.channels import Channel, ChannelClosed, Message
+from probes.channels import Channel, ChannelClosed, Message, closed_failure
 from probes.failures import StepFailed
 from probes.matchers import MISSING, DocumentMatcher, compile_document_matcher, compile_path, flow, short
 from probes.steps.base import StepDone, StepKind
-from probes.suite.fields import ConnectionName, Seconds, Strict
+from probes.suite.fields import ConnectionName, FrameSource, Seconds, Strict, VarName
 from probes.suite.fields import DocumentMatcher as DocumentMatcherSpec
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ SEEN_SHOWN = 12
 class SequenceItem(Strict):
     match: DocumentMatcherSpec
     mark: str | None = None
-    save: dict[str, str] | None = Field(None, description="name → $… (JSONPath into the frame) or text")
+    save: dict[VarName, FrameSource] | None = Field(None, description="name → $… (JSONPath into the frame) or text")
 
 
 class ReceiveOptions(Strict):
@@ -71,37 +71,6 @@ def code(channel: Channel, what: str) -> str:
 
 def noun(channel: Channel) -> str:
     return "event" if channel.type == "sse" else "frame"
-
-
-def closed_failure(channel: Channel, closed: ChannelClosed, before: str) -> StepFailed:
-    """The failure for a connection that ended while a step still waited on it."""
-    if channel.type == "websocket" and closed.initiator == "client" and closed.code == 1009:
-        return StepFailed(
-            "ws.too_large",
-            f"a frame on {channel.name!r} is over the {channel.limits.frame_bytes}-byte cap; "
-            "the probe closed the connection with code 1009",
-            close_code=1009,
-        )
-    now = time.perf_counter()
-    if channel.first_send_at is not None:
-        after = f"{now - channel.first_send_at:.3f} s after the first message"
-    else:
-        after = f"{now - channel.opened_at:.3f} s after it opened"
-    who = "by the server" if closed.initiator == "server" else "by the probe"
-    with_code = (
-        f" with code {closed.code} ({closed.reason or 'no reason'})"
-        if closed.code is not None
-        else f" ({closed.reason})"
-    )
-    return StepFailed(
-        code(channel, "closed"),
-        f"connection {channel.name!r} closed {who}{with_code} {after}, {before}",
-        close_code=closed.code,
-        reason=closed.reason,
-        initiator=closed.initiator,
-        after_send=channel.first_send_at is not None,
-        after_send_ms=channel.record.get("closed_after_send_ms"),
-    )
 
 
 def shown(channel: Channel, message: Message) -> str:

@@ -17,6 +17,7 @@ from probes.steps.http import (
     check_expectations,
     request_kwargs,
     save_all,
+    save_missing,
     send,
 )
 
@@ -40,8 +41,10 @@ async def run(step: Any, ctx: StepContext, record: dict[str, Any]) -> StepDone:
     url = ctx.target.http_url(options.get("path"), options.get("url"))
     exchange = await send(ctx, method, url, **kwargs)
     record["status"] = exchange.response.status_code
+    missing = save_all(ctx, ctx.render(step.save) if step.save else None, exchange)
     check_expectations(ctx, expect, exchange, what)
-    save_all(ctx, ctx.render(step.save) if step.save else None, exchange, what)
+    if missing:
+        raise save_missing(missing, exchange, what)
     return StepDone(f"{what} → {exchange.response.status_code} in {exchange.record['total_ms']:.1f} ms")
 
 

@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
-from probes.channels import ChannelClosed, WebSocketChannel
+from probes.channels import ChannelClosed, WebSocketChannel, closed_failure
 from probes.steps.base import StepDone, StepKind
-from probes.steps.receive import closed_failure
 from probes.suite.fields import ConnectionName, Strict
 
 if TYPE_CHECKING:

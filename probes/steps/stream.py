@@ -14,9 +14,8 @@ from pydantic import Field
 
 from probes.channels import CappedStream, EventStreamChannel, new_record
 from probes.failures import StepFailed
-from probes.matchers import MISSING, compile_matcher
 from probes.steps.base import StepDone, StepKind
-from probes.steps.http import RequestOptions, check_status, request_kwargs, send
+from probes.steps.http import RequestOptions, check_headers, check_status, request_kwargs, send
 from probes.steps.request import target_text
 from probes.suite.fields import ConnectionName, Matcher, Status, Strict
 
@@ -50,11 +49,15 @@ async def run(step: Any, ctx: StepContext, record: dict[str, Any]) -> StepDone:
     response = exchange.response
     try:
         check_status(ctx, expect.get("status"), exchange, what)
-        for header, spec in (expect.get("headers") or {}).items():
-            value = response.headers.get(header)
-            problem = compile_matcher(spec).check(MISSING if value is None else value, f"header {header}")
-            if problem:
-                raise StepFailed("http.header_mismatch", f"{what}: {problem}", header=header)
+        check_headers(expect.get("headers"), response, what)
+        encoding = response.headers.get("content-encoding", "identity").lower()
+        if encoding not in ("", "identity"):
+            raise StepFailed(
+                "sse.not_event_stream",
+                f"{what} answered a {encoding}-compressed event stream though the probe asked for none; "
+                "the stream's size cap could not bound what it decompresses to",
+                content_encoding=encoding,
+            )
         content_type = response.headers.get("content-type", "")
         if "text/event-stream" not in content_type:
             raise StepFailed(

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from probes.matchers import MatcherError, compile_document_matcher, compile_matcher
+from probes.matchers import MatcherError, compile_document_matcher, compile_matcher, compile_path
 from probes.templates import has_templates
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -50,13 +50,47 @@ def _status(value: Any) -> Any:
     return value
 
 
+def _json_path(value: str) -> str:
+    if not has_templates(value):
+        compile_path(value)  # MatcherError: a ValueError, reported with the key's path
+    return value
+
+
+def _source(allowed: tuple[str, ...], prefixes: tuple[str, ...]) -> Any:
+    """A ``save`` source: a JSONPath ($…), one of ``allowed``, or one of ``prefixes`` + a name."""
+
+    def check(value: str) -> str:
+        if value in allowed or any(value.startswith(p) and len(value) > len(p) for p in prefixes):
+            return value
+        if value.startswith("$"):
+            return _json_path(value)
+        ways = ", ".join([*(f"{p}NAME" for p in prefixes), *allowed])
+        raise ValueError(f"{value!r} is not a source to save from: a JSONPath ($…), or {ways}")
+
+    return AfterValidator(check)
+
+
 Matcher = Annotated[Any, AfterValidator(_matcher)]
+JsonPath = Annotated[str, Field(pattern=r"^\$"), AfterValidator(_json_path)]
+HttpSource = Annotated[str, _source(("status", "body"), ("header.",))]
+FrameSource = Annotated[str, _source(("text",), ())]
+TokenSource = Annotated[str, _source((), ("header.",))]
 DocumentMatcher = Annotated[dict[str, Any], AfterValidator(_document_matcher)]
 Status = Annotated[int | str | list[int | str], AfterValidator(_status)]
 VarName = Annotated[str, Field(pattern=IDENTIFIER)]
 ConnectionName = Annotated[str, Field(pattern=IDENTIFIER)]
 Seconds = Annotated[float, Field(gt=0, le=3600)]
-Headers = dict[str, str]
+RESERVED_HEADERS = frozenset({"host", ":authority"})
+
+
+def _headers(value: dict[str, str]) -> dict[str, str]:
+    reserved = sorted(name for name in value if name.lower() in RESERVED_HEADERS)
+    if reserved:
+        raise ValueError(f"{', '.join(reserved)} is set from the URL (the allowlist checks the URL's host)")
+    return value
+
+
+Headers = Annotated[dict[str, str], AfterValidator(_headers)]
 
 
 def status_matches(expected: int | str | list[int | str], status: int) -> bool:

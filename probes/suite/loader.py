@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import hashlib
 import json
 import math
@@ -18,6 +19,7 @@ import jsonschema
 import yaml
 from pydantic import ValidationError
 
+from probes.gcpause import cyclic_gc_paused
 from probes.matchers import short
 from probes.steps import KINDS
 from probes.suite.consistency import Problem, suite_problems
@@ -27,6 +29,8 @@ from probes.templates import NAME as TEMPLATE_NAME
 MAX_SUITE_BYTES = 2 * 1024 * 1024
 MAX_SCHEMA_BYTES = 1024 * 1024
 MAX_VALUES = 500_000  # after YAML aliases are expanded: a "billion laughs" file stops here
+DEFAULT_DRAFT = jsonschema.Draft202012Validator  # for a schema that names no $schema
+MAX_DEPTH = 64  # nesting; YAML composes recursively, so a deeper file could exhaust the stack
 AUTH_TYPES = ("bearer", "header", "query", "basic", "oauth2_client_credentials", "login")
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when PyYAML has it
 
@@ -51,13 +55,38 @@ _Loader.yaml_implicit_resolvers = {
     first: [
         (tag, regexp)
         for tag, regexp in resolvers
-        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
+        if tag not in (f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float", "timestamp"))
     ]
     for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
+# YAML 1.2 core numbers: 010 is ten (not octal eight), 12:30 is text (not 750 seconds).
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+.0123456789"),
+)
+
+
+def _construct_int(loader: Any, node: yaml.ScalarNode) -> int:
+    text = loader.construct_scalar(node)
+    try:
+        if text.startswith(("0o", "0x")):
+            return int(text, 0)
+        return int(text, 10)
+    except ValueError as exc:
+        raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not an integer", node.start_mark) from exc
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 # ``${name}`` written bare in a flow collection (``vars: {msg: ${uuid}}``) would end the
@@ -108,6 +137,23 @@ def format_path(path: tuple[str | int, ...]) -> str:
         else:
             text += f"[{json.dumps(element)}]"
     return text or "(top level)"
+
+
+def _too_deep(text: str) -> int | None:
+    """The line where the text nests deeper than MAX_DEPTH, read as a stream of events
+    (which needs no recursion), or None."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_BaseLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return event.start_mark.line + 1 if event.start_mark else 0
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return None  # composing reports it, with its line
+    return None
 
 
 def _line(node: yaml.Node | None, path: tuple[str | int, ...]) -> int | None:
@@ -184,12 +230,42 @@ def _schema_files(data: dict[str, Any], base_dir: Path | None) -> Iterator[Probl
             if not isinstance(schema, dict):
                 yield Problem(path, "a JSON Schema is a mapping")
                 continue
-            try:
-                jsonschema.validators.validator_for(schema, jsonschema.Draft202012Validator).check_schema(schema)
-            except jsonschema.exceptions.SchemaError as exc:
-                yield Problem(path, f"not a valid JSON Schema: {short(exc.message, 200)}")
+            invalid = next(
+                _schema_checker(jsonschema.validators.validator_for(schema, DEFAULT_DRAFT)).iter_errors(schema), None
+            )
+            if invalid is not None:
+                yield Problem(path, f"not a valid JSON Schema: {short(invalid.message, 200)}")
+                continue
+            outside = sorted(set(_outside_refs(schema)))
+            if outside:
+                yield Problem(
+                    path,
+                    f"a schema may only refer inside itself ($ref: #/…); embed what {', '.join(outside)} names",
+                )
                 continue
             expect["schema"] = schema
+
+
+@functools.lru_cache(maxsize=8)
+def _schema_checker(draft: Any) -> Any:
+    """A validator of schemas written for ``draft`` (its metaschema), built once: what
+    ``check_schema`` would build again for every schema of a suite."""
+    meta = jsonschema.validators.validator_for(draft.META_SCHEMA, default=draft)
+    return meta(draft.META_SCHEMA, format_checker=meta.FORMAT_CHECKER)
+
+
+def _outside_refs(schema: Any) -> Iterator[str]:
+    """``$ref``s that point outside the schema: Goldpath never fetches one."""
+    stack = [schema]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            ref = value.get("$ref")
+            if isinstance(ref, str) and not ref.startswith("#"):
+                yield ref
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
 
 
 def _model_loc(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
@@ -263,6 +339,7 @@ def digest_of(definition: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(definition, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+@cyclic_gc_paused()
 def parse_suite(text: str, source_name: str = "suite.yaml", base_dir: Path | None = None) -> LoadedSuite:
     """Validate a suite file's text; SuiteFileError lists every problem found."""
 
@@ -280,7 +357,11 @@ def parse_suite(text: str, source_name: str = "suite.yaml", base_dir: Path | Non
         raise SuiteFileError([f"{source_name}: the file is over {MAX_SUITE_BYTES} bytes"])
     if OPEN in text or CLOSE in text:
         raise SuiteFileError([f"{source_name}: the file holds the private-use characters U+E000/U+E001; remove them"])
-    loader = _Loader(_protect_templates(text))
+    protected = _protect_templates(text)
+    too_deep = _too_deep(protected)
+    if too_deep is not None:
+        raise SuiteFileError([f"{source_name} line {too_deep}: nested deeper than {MAX_DEPTH} levels; refused"])
+    loader = _Loader(protected)
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None

@@ -6,9 +6,7 @@ file that fails leaves nothing behind. Imported runs get the same analysis as pr
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from typing import BinaryIO, NamedTuple
 
 from django.conf import settings
@@ -16,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from probes.gcpause import cyclic_gc_paused
 from runs import bulk, history
 from runs.analysis.classification import UNCLASSIFIED, Rule, classify
 from runs.analysis.facts import FAILING, ResultFacts
@@ -87,21 +86,6 @@ def detect_format(stream: BinaryIO) -> str:
 def category_for(case: ImportedCase) -> str:
     """The file's own suite name, else the first part of the class name."""
     return (case.suite or case.classname.split(".")[0] or "Imported")[:100]
-
-
-@contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for an import: it keeps a few objects per case
-    alive until the end (plain data, no reference cycles), and each full collection would walk
-    all of them again — a sixth of the time of a 100,000-case import. The pause is
-    process-wide, for the seconds the import takes; what it leaves is collected after."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @cyclic_gc_paused()

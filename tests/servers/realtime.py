@@ -39,21 +39,19 @@ import asyncio
 import contextlib
 import itertools
 import json
-import threading
 import time
 import uuid
-from types import TracebackType
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
+
+from tests.servers.loopback import AppServer
 
 SERVICE = "goldpath-realtime"
 BANNER = f"HELLO {SERVICE} v1"
 CHANNELS = ["prices", "trades", "maintenance", "chat:*"]
 TICKS = [("ACME", 101.25), ("INITECH", 55.5), ("ACME", 101.5), ("UMBRELLA", 12.75), ("INITECH", 55.25)]
 MAINTENANCE_CLOSE = (1012, "maintenance window")
-SHUTDOWN_TIMEOUT_S = 3.0
-START_TIMEOUT_S = 10.0
 
 
 class _State:
@@ -310,80 +308,12 @@ def build_app(tick_s: float = 0.01, heartbeat_s: float = 0.05) -> web.Applicatio
     return app
 
 
-class RealtimeServer:
+class RealtimeServer(AppServer):
     """The feed on ``127.0.0.1:<ephemeral port>`` in a background thread::
 
     with RealtimeServer() as feed:
         connect(feed.ws_url + "/feed")
     """
 
-    host = "127.0.0.1"
-
     def __init__(self, tick_s: float = 0.01, heartbeat_s: float = 0.05) -> None:
-        self.tick_s = tick_s
-        self.heartbeat_s = heartbeat_s
-        self.port: int | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}"
-
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("RealtimeServer already started")
-        self._thread = threading.Thread(target=self._run, name="test-realtime", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(START_TIMEOUT_S) or self._error is not None:
-            self.stop()
-            raise RuntimeError("the realtime server did not start") from self._error
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop already ended
-                self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(START_TIMEOUT_S + SHUTDOWN_TIMEOUT_S)
-            self._thread = None
-
-    def __enter__(self) -> RealtimeServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # handed to start()
-            self._error = exc
-        finally:
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        runner = web.AppRunner(build_app(self.tick_s, self.heartbeat_s), shutdown_timeout=SHUTDOWN_TIMEOUT_S)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self.host, 0)
-            await site.start()
-            self.port = runner.addresses[0][1]
-            self._ready.set()
-            await self._stop.wait()
-        finally:
-            await runner.cleanup()
+        super().__init__(build_app(tick_s, heartbeat_s))

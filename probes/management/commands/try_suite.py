@@ -18,15 +18,9 @@ from probes.metrics import percentile_label
 from probes.net import NetworkPolicy
 from probes.runtime import RunTarget, websocket_origin
 from probes.suite.loader import SuiteFileError, load_suite_file
+from probes.templates import assignment
 
 MARKS = {"passed": "✓", "failed": "✗", "error": "!"}
-
-
-def variable(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise ValueError(text)
-    return name.strip(), value
 
 
 class Command(BaseCommand):
@@ -42,7 +36,12 @@ class Command(BaseCommand):
         parser.add_argument("--ws-url", default="", help="where connect paths go (default: the base URL with ws://)")
         parser.add_argument("--check", action="append", default=[], metavar="ID", help="only this check (repeatable)")
         parser.add_argument(
-            "--var", action="append", type=variable, default=[], metavar="NAME=VALUE", help="override a suite variable"
+            "--var",
+            action="append",
+            type=assignment,
+            default=[],
+            metavar="NAME=VALUE",
+            help="override a suite variable",
         )
         parser.add_argument(
             "--allow-host", action="append", default=[], metavar="HOST", help="another host steps may reach"
