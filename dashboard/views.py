@@ -18,7 +18,7 @@ from runs.exporters import FORMATS, export_run
 from runs.exporters import filename as export_filename
 from runs.models import Environment, Run, TestCase
 from runs.overview import SPARKLINE_RUNS, overview_rows
-from runs.reporting import build_report, load_results, metric_facts, result_facts
+from runs.reporting import as_ran, build_report, load_results, metric_facts, result_facts
 
 RUNS_PER_PAGE = 25
 CASE_HISTORY_RUNS = 50
@@ -101,8 +101,8 @@ def compare(request):
             before=before,
             after=after,
             comparison=compare_runs(
-                [result_facts(r) for r in before_results],
-                [result_facts(r) for r in after_results],
+                [result_facts(r, as_ran(before)) for r in before_results],
+                [result_facts(r, as_ran(after)) for r in after_results],
                 [metric_facts(m) for m in before.measurements.all()],
                 [metric_facts(m) for m in after.measurements.all()],
             ),

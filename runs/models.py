@@ -6,6 +6,7 @@ import re
 import secrets
 from urllib.parse import urlsplit
 
+import regex
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -414,9 +415,17 @@ class Measurement(models.Model):
 
 def validate_regex(value: str) -> None:
     try:
-        re.compile(value)
-    except re.error as exc:
+        regex.compile(value)
+    except regex.error as exc:
         raise ValidationError(f"not a valid regular expression: {exc}") from None
+
+
+def validate_rule_details(value: object) -> None:
+    """Details a failure must carry: a mapping of names to plain values."""
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ValidationError('Details are a mapping of names to values, e.g. {"close_code": 1000}.')
+    if any(isinstance(v, dict | list) for v in value.values()):
+        raise ValidationError("Each detail is a plain value (text, a number, true/false).")
 
 
 class FailureRule(models.Model):
@@ -433,7 +442,10 @@ class FailureRule(models.Model):
         max_length=200, blank=True, help_text="Failure codes it matches, space-separated; * matches any part (ws.*)."
     )
     details = models.JSONField(
-        default=dict, blank=True, help_text='Details the failure must carry, e.g. {"close_code": 1000}.'
+        default=dict,
+        blank=True,
+        validators=[validate_rule_details],
+        help_text='Details the failure must carry, e.g. {"close_code": 1000}.',
     )
     qualifier = models.CharField(
         max_length=50,

@@ -15,18 +15,51 @@ from runs.analysis.patterns import Pattern, failure_patterns
 from runs.models import Measurement, Result, Run
 
 
-def result_facts(result: Result) -> ResultFacts:
+@dataclass(frozen=True)
+class AsRan:
+    """What the suite version a run ran said of its checks: each one's category, whether that
+    was critical, its impact tags and their MRR. A later version may change them; the run's
+    report must not change with it."""
+
+    checks: dict[str, tuple[str, bool, tuple[str, ...]]]
+    tag_mrr: dict[str, int]
+    categories: list[str]
+
+
+def as_ran(run: Run) -> AsRan | None:
+    """None for a run without a version (an import): its test cases' rows are all there is."""
+    definition = run.definition
+    if not definition.get("checks"):
+        return None
+    critical = {c["name"]: bool(c.get("critical")) for c in definition.get("categories", [])}
+    return AsRan(
+        {
+            c["id"]: (c["category"], critical.get(c["category"], False), tuple(c.get("impact", ())))
+            for c in definition["checks"]
+        },
+        {t["name"]: t["mrr"] for t in definition.get("impact_tags", [])},
+        [c["name"] for c in definition.get("categories", [])],
+    )
+
+
+def result_facts(result: Result, ran: AsRan | None = None) -> ResultFacts:
     test_case = result.test_case
+    defined = ran.checks.get(test_case.node_id) if ran else None
+    if defined:
+        category, critical, impact = defined
+    else:
+        category, critical = test_case.category.name, test_case.category.critical
+        impact = tuple(tag.name for tag in test_case.impact_tags.all())
     return ResultFacts(
         name=test_case.name,
-        category=test_case.category.name,
+        category=category,
         outcome=result.outcome,
         duration_s=result.duration_s,
-        critical=test_case.category.critical,
+        critical=critical,
         message=result.message,
         node_id=test_case.node_id,
         declares=test_case.declares,
-        impact=tuple(tag.name for tag in test_case.impact_tags.all()),
+        impact=impact,
         failure_class=result.failure_class,
         evidence=result.evidence or {},
         started_at=result.started_at.timestamp() if result.started_at else None,
@@ -39,8 +72,11 @@ def metric_facts(measurement: Measurement) -> MetricFacts:
     return MetricFacts(m.key, m.name, m.target, m.p50, m.p95, m.ok, m.unit)
 
 
-def tag_mrr(results: list[Result]) -> dict[str, int]:
-    """MRR by impact tag name, for the tags of these results (all of one suite)."""
+def tag_mrr(results: list[Result], ran: AsRan | None = None) -> dict[str, int]:
+    """MRR by impact tag name, for the tags of these results (all of one suite), as the
+    version they ran defined them."""
+    if ran is not None:
+        return ran.tag_mrr
     return {tag.name: tag.mrr for r in results for tag in r.test_case.impact_tags.all()}
 
 
@@ -124,9 +160,10 @@ def build_report(run: Run) -> RunReport:
     """Load everything the report needs in a fixed number of queries and analyse it."""
     results = load_results(run)
     measurements = list(run.measurements.all())
-    facts = [result_facts(r) for r in results]
+    ran = as_ran(run)
+    facts = [result_facts(r, ran) for r in results]
     metrics = [metric_facts(m) for m in measurements]
-    order = list(run.suite.categories.values_list("name", flat=True))
+    order = ran.categories if ran else list(run.suite.categories.values_list("name", flat=True))
     rows, total = category_table(facts, order)
     definitions = run.definition.get("critical_metrics", [])
     return RunReport(
@@ -137,7 +174,7 @@ def build_report(run: Run) -> RunReport:
         total=total,
         critical_metrics=critical_metrics(definitions, facts, metrics, defined_requests(run)),
         patterns=_pattern_rows(run, failure_patterns(facts, history.class_labels())),
-        mrr=mrr_at_risk(facts, tag_mrr(results)),
+        mrr=mrr_at_risk(facts, tag_mrr(results, ran)),
         realness=realness(facts),
         flaky=history.flaky_test_cases(run) if run.is_done else {},
     )

@@ -31,7 +31,7 @@ from runs.models import (
     SuiteVersion,
     TestCase,
 )
-from runs.reporting import load_results, result_facts, tag_mrr
+from runs.reporting import as_ran, load_results, result_facts, tag_mrr
 
 logger = logging.getLogger(__name__)
 
@@ -349,11 +349,12 @@ def finish_run(
     """
     if facts is None:
         results = load_results(run)
-        facts = [result_facts(r) for r in results]
+        ran = as_ran(run)
+        facts = [result_facts(r, ran) for r in results]
         for result, flags in zip(results, result_flags(facts), strict=True):
             result.mock_flags = flags
         Result.objects.bulk_update([r for r in results if r.mock_flags], ["mock_flags"], batch_size=1000)
-        tag_mrr_map = tag_mrr(results)
+        tag_mrr_map = tag_mrr(results, ran)
         flags = [r.mock_flags for r in results]
     counts = {name: 0 for name in OUTCOME_COUNTERS.values()}
     for fact in facts:

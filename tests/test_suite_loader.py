@@ -8,9 +8,10 @@ import pytest
 from django.conf import settings
 
 from probes.suite.loader import SuiteFileError, load_suite_file, parse_suite
-from runs.models import ImpactTag, Suite
+from runs.models import ImpactTag, Result, Suite
+from runs.reporting import build_report
 from runs.suites import SuiteRefused, load_suite_path, load_suite_text, run_model
-from tests.factories import RunFactory, SuiteFactory
+from tests.factories import ResultFactory, RunFactory, SuiteFactory
 
 GOLDEN = settings.GOLDPATH_SUITES_DIR / "golden-path.yaml"
 MINIMAL = """\
@@ -157,6 +158,22 @@ def test_yaml_on_and_no_are_text_not_booleans():
     assert model.checks[0].steps[1].options.on == "feed" and model.checks[0].steps[1].options.text == "no"
 
 
+def test_yaml_numbers_are_yaml_1_2():
+    """010 is ten (YAML 1.1 read octal eight) and 12:30 is text (1.1 read 750 seconds)."""
+    text = MINIMAL.replace(
+        "      - request: {path: /health}\n", "      - send: {json: {a: 010, b: 12:30, c: 1e3, d: 0x1F}}\n"
+    )
+    text = text.replace("    steps:\n", "    steps:\n      - connect: {path: /ws}\n")
+    json_sent = parse_suite(text).model.checks[0].steps[1].options.json_
+    assert json_sent == {"a": 10, "b": "12:30", "c": 1000.0, "d": 31}
+
+
+def test_a_file_nested_too_deep_is_refused_before_it_is_composed():
+    deep = "[" * 5000 + "]" * 5000
+    [line] = errors(MINIMAL + f"vars: {{deep: {deep}}}\n")
+    assert "nested deeper than 64 levels" in line
+
+
 def test_a_key_written_twice_is_refused():
     [line] = errors(MINIMAL.replace("    name: One\n", "    name: One\n    name: Two\n"))
     assert line.startswith("suite.yaml line 6: invalid YAML: key 'name' appears twice")
@@ -237,6 +254,19 @@ def test_a_changed_file_makes_a_new_version_and_old_runs_keep_theirs(db, tmp_pat
     suite = load_suite_path(write(tmp_path, MINIMAL))  # back to the first content: that version again
     assert suite.current_version == first
     assert list(suite.test_cases.filter(active=True).values_list("node_id", flat=True)) == ["one"]
+
+
+def test_a_runs_report_keeps_the_mrr_and_categories_of_the_version_it_ran(db, tmp_path):
+    tagged = MINIMAL.replace("categories: [{name: A}]\n", "categories: [{name: A}, {name: B, critical: true}]\n")
+    tagged += "impact_tags: [{name: Billing, mrr: 1000}]\n"
+    tagged = tagged.replace("    category: A\n", "    category: A\n    impact: [Billing]\n")
+    suite = load_suite_path(write(tmp_path, tagged))
+    run = RunFactory(suite=suite)
+    ResultFactory(run=run, test_case=suite.test_cases.get(node_id="one"), outcome=Result.Outcome.FAILED)
+    load_suite_path(write(tmp_path, tagged.replace("mrr: 1000", "mrr: 5000").replace("category: A\n", "category: B\n")))
+    report = build_report(run)
+    assert report.mrr.total == 1000
+    assert [(row.name, row.failed, row.critical) for row in report.categories] == [("A", 1, False)]
 
 
 def test_a_file_that_does_not_validate_leaves_the_current_version(db, tmp_path):

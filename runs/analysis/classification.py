@@ -10,20 +10,31 @@ rule that matches names the class, and the same class across checks and runs gro
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+
+import regex
 
 UNCLASSIFIED = "unclassified"
 MESSAGE_EXCERPT = 4096  # regexes only see this much: classification stays linear in the input
 QUALIFIER_CHARS = 60
 
 
+REGEX_TIMEOUT_S = 0.05  # an admin's pattern that backtracks names nothing; it never stalls a worker
+
+
 @lru_cache(maxsize=512)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.IGNORECASE)
+def _regex(pattern: str) -> regex.Pattern[str]:
+    return regex.compile(pattern, regex.IGNORECASE)
+
+
+def _searched(pattern: str, message: str) -> bool:
+    try:
+        return _regex(pattern).search(message[:MESSAGE_EXCERPT], timeout=REGEX_TIMEOUT_S) is not None
+    except TimeoutError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -56,7 +67,7 @@ class Rule:
                     return False
             return True
         # An imported result (no structured failure), or a rule that only has a regex.
-        return bool(self.message_regex) and _regex(self.message_regex).search(message[:MESSAGE_EXCERPT]) is not None
+        return bool(self.message_regex) and _searched(self.message_regex, message)
 
     def class_name(self, failure: Mapping[str, Any] | None) -> str:
         if self.qualifier and failure:

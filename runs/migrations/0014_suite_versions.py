@@ -154,7 +154,10 @@ class Migration(migrations.Migration):
             model_name="failurerule",
             name="details",
             field=models.JSONField(
-                blank=True, default=dict, help_text='Details the failure must carry, e.g. {"close_code": 1000}.'
+                blank=True,
+                default=dict,
+                help_text='Details the failure must carry, e.g. {"close_code": 1000}.',
+                validators=[runs.models.validate_rule_details],
             ),
         ),
         migrations.AddField(

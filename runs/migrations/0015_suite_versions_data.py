@@ -157,6 +157,14 @@ RULES = [
         "message_regex": "assert|expected|mismatch|!=|not equal|\\bwant\\b|but was",
     },
 ]
+CONDITION_DEFAULTS = {
+    "code": "",
+    "details": {},
+    "qualifier": "",
+    "message_regex": "",
+    "http_status_min": None,
+    "http_status_max": None,
+}
 DECLARES = {
     "http": "http",
     "auth": "auth http",
@@ -181,7 +189,8 @@ def forwards(apps, schema_editor):
         if suite.definition.get("imported"):
             suite.origin = "import"
         else:
-            digest = hashlib.sha256(json.dumps(suite.definition, sort_keys=True).encode()).hexdigest()
+            canonical = json.dumps(suite.definition, sort_keys=True, separators=(",", ":"))  # as digest_of
+            digest = hashlib.sha256(canonical.encode()).hexdigest()
             suite.current_version = SuiteVersion.objects.create(
                 suite=suite, number=1, digest=digest, definition=suite.definition, source_path=suite.source_path
             )
@@ -214,11 +223,25 @@ def forwards(apps, schema_editor):
         environment.variables = variables
         environment.save()
 
-    FailureRule.objects.filter(name__in=OLD_BUILTIN_NAMES).delete()
-    taken = set(FailureRule.objects.values_list("name", flat=True))
-    for order, rule in enumerate(RULES, start=1):
-        if rule["name"] not in taken:
-            FailureRule.objects.create(order=order * 10, **rule)
+    # Rules written before failures carried codes: a close code becomes a ws.closed rule, a
+    # status range an http.status one, so they keep matching what they matched.
+    for rule in FailureRule.objects.exclude(name__in=OLD_BUILTIN_NAMES):
+        if rule.close_code is not None:
+            rule.code, rule.details = "ws.closed", {**(rule.details or {}), "close_code": rule.close_code}
+        elif rule.http_status_min is not None or rule.http_status_max is not None:
+            rule.code = rule.code or "http.status"
+        rule.save()
+    # The built-in rules: those still built in take their new conditions and keep what an
+    # admin set (enabled, order, label); those for classes that no longer occur go.
+    new = {rule["name"]: rule for rule in RULES}
+    FailureRule.objects.filter(name__in=set(OLD_BUILTIN_NAMES) - set(new)).delete()
+    existing = {rule.name: rule for rule in FailureRule.objects.filter(name__in=list(new))}
+    for order, (name, fields) in enumerate(new.items(), start=1):
+        conditions = {key: fields.get(key, default) for key, default in CONDITION_DEFAULTS.items()}
+        if name in existing:
+            FailureRule.objects.filter(pk=existing[name].pk).update(**conditions)
+        else:
+            FailureRule.objects.create(name=name, label=fields["label"], order=order * 10, **conditions)
 
 
 class Migration(migrations.Migration):

@@ -8,17 +8,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from probes.templates import assignment
 from runs.models import Environment, Run, RunStatus, Suite, validate_probe_url, validate_variables
 from runs.reporting import build_report, report_json
 from runs.services import DispatchError, NotRunnable, create_run
 from runs.suites import declared_name, load_all_suites
-
-
-def variable(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise ValueError(text)
-    return name.strip(), value
 
 
 class Command(BaseCommand):
@@ -32,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--var",
             action="append",
-            type=variable,
+            type=assignment,
             default=[],
             metavar="NAME=VALUE",
             help="Set a variable on the environment (repeatable); a secret as NAME='${env.VARIABLE}'",

@@ -1,0 +1,54 @@
+"""Upgrading a database of the first version (migration 0013) keeps what its admins wrote:
+failure rules, built-in rule settings, environments' client settings and schedules."""
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+BEAT = ("django_celery_beat", "0019_alter_periodictasks_options")
+BEFORE = [("runs", "0013_webhook_delivery_next_attempt"), BEAT]
+AFTER = [("runs", "0017_schedules_task_name"), BEAT]
+
+
+@pytest.fixture
+def migrate():
+    """Migrate to the given targets; the database goes back to the latest afterwards."""
+
+    def to(targets):
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(targets)
+        return executor.loader.project_state(targets).apps
+
+    yield to
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upgrade_keeps_rules_settings_environments_and_schedules(migrate):
+    old = migrate(BEFORE)
+    FailureRule = old.get_model("runs", "FailureRule")
+    FailureRule.objects.create(name="gateway-1001", label="Gateway going away", close_code=1001, order=5)
+    FailureRule.objects.create(name="upstream-5xx", label="Upstream 5xx", http_status_min=500, http_status_max=599)
+    FailureRule.objects.filter(name="ws-1011-server-error").update(enabled=False, order=1, label="Ours: 1011")
+    old.get_model("runs", "Environment").objects.create(
+        name="staging", base_url="http://127.0.0.1:8001", client_id="demo", client_secret_env="STAGING_SECRET"
+    )
+    interval = old.get_model("django_celery_beat", "IntervalSchedule").objects.create(every=5, period="minutes")
+    old.get_model("django_celery_beat", "PeriodicTask").objects.create(
+        name="golden path every 5 min", task="probes.run_scheduled", interval=interval
+    )
+
+    new = migrate(AFTER)
+    rules = {rule.name: rule for rule in new.get_model("runs", "FailureRule").objects.all()}
+    assert (rules["gateway-1001"].code, rules["gateway-1001"].details) == ("ws.closed", {"close_code": 1001})
+    assert (rules["upstream-5xx"].code, rules["upstream-5xx"].http_status_min) == ("http.status", 500)
+    builtin = rules["ws-1011-server-error"]
+    assert (builtin.enabled, builtin.order, builtin.label) == (False, 1, "Ours: 1011")
+    assert (builtin.code, builtin.details) == ("ws.closed", {"close_code": 1011})
+    assert "connection-closed" in rules and "events-missing" not in rules  # a class that no longer occurs
+    environment = new.get_model("runs", "Environment").objects.get(name="staging")
+    assert environment.variables == {"client_id": "demo", "client_secret": "${env.STAGING_SECRET}"}
+    [task] = new.get_model("django_celery_beat", "PeriodicTask").objects.filter(name="golden path every 5 min")
+    assert task.task == "runs.run_scheduled"
