@@ -3,7 +3,9 @@ suite files that do not validate (their suites keep their current version)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
@@ -26,14 +28,28 @@ class FileProblem:
 
 
 def file_problems() -> list[FileProblem]:
-    """The suite files that do not validate, checked now (nothing is stored)."""
+    """The suite files that do not validate, as they are on disk now (nothing is stored)."""
     problems = []
     for path in suite_files():
         try:
-            load_suite_file(path)
-        except SuiteFileError as exc:
-            problems.append(FileProblem(path.name, declared_name(path), exc.lines))
+            stat = path.stat()
+        except OSError:  # removed since the listing: nothing left to report
+            continue
+        lines = _validation_problems(str(path), stat.st_mtime_ns, stat.st_size)
+        if lines is not None:
+            problems.append(FileProblem(path.name, declared_name(path), list(lines)))
     return problems
+
+
+@functools.lru_cache(maxsize=512)
+def _validation_problems(path: str, mtime_ns: int, size: int) -> tuple[str, ...] | None:
+    """Why the file does not validate, or None. Keyed by the file's modification time and
+    size, so the page parses a file again only once it has changed, not on every visit."""
+    try:
+        load_suite_file(Path(path))
+    except SuiteFileError as exc:
+        return tuple(exc.lines)
+    return None
 
 
 @login_required

@@ -88,6 +88,17 @@ def test_the_suites_page_shows_files_that_do_not_validate(manager, tmp_path, bro
     assert "line 3: checks[0].steps[0]: a step needs one of: request" in html
 
 
+def test_the_suites_page_sees_a_file_fixed_or_broken_since_the_last_visit(manager, tmp_path):
+    path = tmp_path / "shop.yaml"
+    path.write_text(SUITE.replace("name: shop", "name: shop\nnonsense: 1"))
+    with override_settings(GOLDPATH_SUITES_DIR=tmp_path):
+        assert "unknown key &#x27;nonsense&#x27;" in manager.get("/suites/").content.decode()
+        path.write_text(SUITE)
+        assert "Files that do not validate" not in manager.get("/suites/").content.decode()
+        path.write_text(SUITE + "oops: [\n")
+        assert "invalid YAML" in manager.get("/suites/").content.decode()
+
+
 def test_devops_reload_the_suite_files(devops, tmp_path):
     (tmp_path / "shop.yaml").write_text(SUITE)
     (tmp_path / "broken.yaml").write_text("name: broken\n")
