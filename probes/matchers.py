@@ -13,6 +13,7 @@ Paths are JSONPath (RFC 9535, python-jsonpath in strict mode). A singular query 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -321,7 +322,9 @@ class Path:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def compile_path(text: str) -> Path:
+    """A compiled JSONPath; compiled once per process, as steps of every run use the same."""
     try:
         query = JSONPATH.compile(text)
     except JSONPathError as exc:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import httpx
 import jsonschema
@@ -126,11 +126,11 @@ async def send(
     else:
         record_in.append(record)
     parts = urlsplit(url)
-    pinned = httpx.URL(url).copy_with(host=remote_ip)
+    params = {k: _query_value(v) for k, v in (query or {}).items()} or None
     request = ctx.http.build_request(
         method,
-        pinned,
-        params={k: _query_value(v) for k, v in (query or {}).items()} or None,
+        pinned_url(parts, remote_ip),
+        params=params,
         headers={"Host": netloc(parts.hostname or host, parts.port), **(headers or {})},
         json=json,
         content=content,
@@ -139,7 +139,8 @@ async def send(
     )
     request.extensions["trace"] = trace
     request.extensions["sni_hostname"] = host
-    record["url"] = str(request.url.copy_with(host=host))  # with the query it was sent with
+    if params:  # the URL with the query it was sent with
+        record["url"] = str(request.url.copy_with(host=host))
     record["bytes_out"] = len(request.content) + sum(len(k) + len(v) + 4 for k, v in request.headers.raw)
     started = time.perf_counter()
     try:
@@ -180,6 +181,15 @@ async def send(
     if response.is_redirect:
         record["redirect_not_followed"] = response.headers.get("location", "")
     return Exchange(response, bytes(body), record)
+
+
+def pinned_url(parts: SplitResult, ip: str) -> str:
+    """The URL with its host replaced by the address the policy checked (text: httpx parses
+    a URL once more when it builds the request, and each parse costs a few dozen µs)."""
+    if parts.hostname == ip:
+        return urlunsplit(parts)
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{userinfo}{at}{netloc(ip, parts.port)}"))
 
 
 def _query_value(value: Any) -> str:

@@ -230,26 +230,34 @@ def _schema_files(data: dict[str, Any], base_dir: Path | None) -> Iterator[Probl
             if not isinstance(schema, dict):
                 yield Problem(path, "a JSON Schema is a mapping")
                 continue
-            invalid = next(
-                _schema_checker(jsonschema.validators.validator_for(schema, DEFAULT_DRAFT)).iter_errors(schema), None
-            )
-            if invalid is not None:
-                yield Problem(path, f"not a valid JSON Schema: {short(invalid.message, 200)}")
-                continue
-            outside = sorted(set(_outside_refs(schema)))
-            if outside:
-                yield Problem(
-                    path,
-                    f"a schema may only refer inside itself ($ref: #/…); embed what {', '.join(outside)} names",
-                )
+            problem = _schema_problem(json.dumps(schema, separators=(",", ":")))
+            if problem:
+                yield Problem(path, problem)
                 continue
             expect["schema"] = schema
+
+
+@functools.lru_cache(maxsize=512)
+def _schema_problem(schema_json: str) -> str | None:
+    """What is wrong with a JSON Schema (given as the JSON it is stored as), or None.
+    Checking a schema against its metaschema takes milliseconds; suites repeat their
+    schemas across checks, and the suites page sees the same files again, so each
+    distinct schema is checked once."""
+    schema = json.loads(schema_json)
+    checker = _schema_checker(jsonschema.validators.validator_for(schema, DEFAULT_DRAFT))
+    invalid = next(checker.iter_errors(schema), None)
+    if invalid is not None:
+        return f"not a valid JSON Schema: {short(invalid.message, 200)}"
+    outside = sorted(set(_outside_refs(schema)))
+    if outside:
+        return f"a schema may only refer inside itself ($ref: #/…); embed what {', '.join(outside)} names"
+    return None
 
 
 @functools.lru_cache(maxsize=8)
 def _schema_checker(draft: Any) -> Any:
     """A validator of schemas written for ``draft`` (its metaschema), built once: what
-    ``check_schema`` would build again for every schema of a suite."""
+    ``check_schema`` would build again for every schema."""
     meta = jsonschema.validators.validator_for(draft.META_SCHEMA, default=draft)
     return meta(draft.META_SCHEMA, format_checker=meta.FORMAT_CHECKER)
 
