@@ -25,6 +25,12 @@ PYTHON = sys.executable
 TARGET_SECRET = "demo-secret"  # the bundled target's default client secret
 
 
+def load_line() -> str:
+    """CPUs and load averages (1, 5, 15 min): what else the machine was doing."""
+    one, five, fifteen = os.getloadavg()
+    return f"machine: {os.cpu_count()} CPUs, load average {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
 def percentile(values: list[float], p: float) -> float:
     """Nearest-rank percentile (p in 0..100)."""
     ordered = sorted(values)

@@ -158,7 +158,14 @@ def pages() -> list[Page]:
         Page("compare", f"{reverse('dashboard-compare')}?a={passing.pk}&b={failing.pk}"),
         Page("test case history", reverse("dashboard-test-case", args=[failing_case])),
     ]
-    for name, url_name in (("trends", "dashboard-trends"), ("business", "dashboard-business")):
+    pages_without_ids = (
+        ("trends", "dashboard-trends"),
+        ("business", "dashboard-business"),
+        # Validates every file in GOLDPATH_SUITES_DIR on each view (benchmarks/suite_load.py
+        # times that for a large file).
+        ("suites", "dashboard-suites"),
+    )
+    for name, url_name in pages_without_ids:
         try:
             listed.append(Page(name, reverse(url_name)))
         except NoReverseMatch:

@@ -6,13 +6,13 @@
 
 For each layout — 1, 2 and 4 separate ``celery -A dashboard worker --concurrency 1``
 processes (``-n`` names bench-1..N), and one worker with ``--concurrency 2`` and ``4`` —
-``--runs`` (20) golden-path runs are requested at once through ``runs.services.create_run``
-against the bundled target with 50 ms added latency (``TargetServer(["latency=50"])``, in
-this process), and the script waits (at most ``--timeout`` s per layout) until all of them
-are done. It prints runs/minute and the speed-up against 1 worker process, measured
-side by side in the same invocation. Uses a throwaway database (a temporary
-GOLDPATH_DATA_DIR unless DATABASE_URL / CELERY_BROKER_URL are given); PostgreSQL and Redis
-are what production should use.
+``--runs`` (20) golden-path runs (the suite stored with ``runs.suites.load_suite_path``) are
+requested at once through ``runs.services.create_run`` against the bundled target with 50 ms
+added latency (``TargetServer(["latency=50"])``, in this process), and the script waits (at
+most ``--timeout`` s per layout) until all of them are done. It prints runs/minute and the
+speed-up against 1 worker process, measured side by side in the same invocation. Uses a
+throwaway database (a temporary GOLDPATH_DATA_DIR unless DATABASE_URL / CELERY_BROKER_URL are
+given); PostgreSQL and Redis are what production should use.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench import (  # noqa: E402
     describe_backends,
     group_cpu_s,
+    load_line,
     manage,
     setup_django,
     start_worker,
@@ -103,25 +104,25 @@ def main() -> None:
     args = parser.parse_args()
     env = throwaway_env("scale")
     manage(env, "migrate", "--noinput")
-    manage(env, "load_suites")
     setup_django(env)
+    from django.conf import settings
+
     from probes.target.server import TargetServer
     from runs.models import Environment
+    from runs.suites import load_suite_path
+
+    load_suite_path(settings.GOLDPATH_SUITES_DIR / "golden-path.yaml")
 
     layouts = LAYOUTS if args.layouts == "all" else [LAYOUTS[int(i)] for i in args.layouts.split(",")]
     logs = Path(tempfile.mkdtemp(prefix="goldpath-scale-logs-"))
     print(f"{args.runs} golden-path runs at once; {describe_backends(env)}")
-    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; worker logs in {logs}")
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}; {load_line()}; worker logs in {logs}")
     results = []
     with TargetServer(["latency=50"]) as target:
+        # No variables: the suite's client_secret is ${env.GOLDPATH_TARGET_SECRET}, which
+        # throwaway_env sets for the workers; allowed hosts default to the URLs' host.
         Environment.objects.update_or_create(
-            name="bench",
-            defaults={
-                "base_url": target.base_url,
-                "ws_url": target.ws_url,
-                "client_id": target.client_id,
-                "client_secret_env": "GOLDPATH_TARGET_SECRET",
-            },
+            name="bench", defaults={"base_url": target.base_url, "ws_url": target.ws_url, "variables": {}}
         )
         for label, processes, concurrency in layouts:
             result = measure(env, logs, label, processes, concurrency, args.runs, args.timeout)
