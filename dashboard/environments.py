@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 
 from runs import roles
-from runs.models import Environment, validate_variables
+from runs.models import Environment, env_references, validate_variables
+from runs.tasks import suite_may_read
 
 
 def parse_variables(text: str) -> dict[str, object]:
@@ -86,5 +88,14 @@ def environment_edit(request, name: str | None = None):
     if request.method == "POST" and form.is_valid():
         saved = form.save()
         messages.success(request, f"Environment {saved.name} saved; new runs use these settings.")
+        refused = [name for name in env_references(saved.variables) if not suite_may_read(name)]
+        if refused:
+            messages.warning(
+                request,
+                f"Workers configured like this server will not let suites read {', '.join(refused)}: "
+                f"add {'them' if len(refused) > 1 else 'it'} to GOLDPATH_SUITE_ENV on the workers "
+                f"(now {','.join(settings.GOLDPATH_SUITE_ENV) or 'empty'}), or the checks that need "
+                f"{'them' if len(refused) > 1 else 'it'} fail with config.env_refused.",
+            )
         return redirect("dashboard-environments")
     return render(request, "dashboard/environment.html", {"form": form, "environment": environment})

@@ -47,6 +47,17 @@ def validate_variables(value: object) -> None:
                 )
 
 
+def env_references(variables: dict[str, object]) -> list[str]:
+    """The worker environment variables that ``variables`` read (``${env.NAME}``), in order."""
+    names = []
+    for value in variables.values():
+        for reference in TEMPLATE_IN_VALUE.findall(value) if isinstance(value, str) else ():
+            name = reference.strip().removeprefix("env.")
+            if name not in names:
+                names.append(name)
+    return names
+
+
 class Environment(models.Model):
     """A deployment that probes may reach (staging, production, a local target).
 

@@ -144,6 +144,19 @@ def test_devops_edit_an_environment_and_its_variables(devops):
     assert environment.allowed_host_set() == {"staging.example.com", "idp.example.com"}
 
 
+def test_devops_are_warned_of_a_secret_workers_will_not_let_suites_read(devops, settings):
+    settings.GOLDPATH_SUITE_ENV = ["SHOP_*"]
+    EnvironmentFactory(name="staging", base_url="http://127.0.0.1:9")
+    fields = {"base_url": "http://127.0.0.1:9", "ws_url": "", "allowed_hosts": ""}
+    text = "token = ${env.SHOP_TOKEN}\nsecret = ${env.STAGING_SECRET}\ndb = ${env.DATABASE_URL}"
+    html = devops.post("/environments/staging/", {**fields, "variables_text": text}, follow=True).content.decode()
+    assert "will not let suites read STAGING_SECRET, DATABASE_URL" in html and "GOLDPATH_SUITE_ENV" in html
+    html = devops.post(
+        "/environments/staging/", {**fields, "variables_text": "token = ${env.SHOP_TOKEN}"}, follow=True
+    ).content.decode()
+    assert "will not let suites read" not in html
+
+
 @pytest.mark.parametrize(
     ("text", "error"),
     [
