@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from probes.net import blocked_host
 from probes.runtime import websocket_origin
+from runs.fields import OrderedJSONField
 
 
 def validate_probe_url(value: str) -> None:
@@ -144,7 +145,7 @@ class SuiteVersion(models.Model):
     suite = models.ForeignKey(Suite, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
     digest = models.CharField(max_length=64, help_text="SHA-256 of the definition: same content, same version.")
-    definition = models.JSONField(help_text="The validated suite file, as data.")
+    definition = OrderedJSONField(help_text="The validated suite file, as data, in the file's order.")
     source = models.TextField(blank=True, help_text="The file's text.")
     source_path = models.CharField(max_length=500, blank=True)
     created = models.DateTimeField(default=timezone.now)

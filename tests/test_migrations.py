@@ -31,7 +31,10 @@ def test_an_upgrade_keeps_rules_settings_environments_and_schedules(migrate):
     FailureRule = old.get_model("runs", "FailureRule")
     FailureRule.objects.create(name="gateway-1001", label="Gateway going away", close_code=1001, order=5)
     FailureRule.objects.create(name="upstream-5xx", label="Upstream 5xx", http_status_min=500, http_status_max=599)
-    FailureRule.objects.filter(name="ws-1011-server-error").update(enabled=False, order=1, label="Ours: 1011")
+    # as 0003 seeded it; a flush by an earlier transactional test may have removed the row
+    FailureRule.objects.update_or_create(
+        name="ws-1011-server-error", defaults={"close_code": 1011, "enabled": False, "order": 1, "label": "Ours: 1011"}
+    )
     old.get_model("runs", "Environment").objects.create(
         name="staging", base_url="http://127.0.0.1:8001", client_id="demo", client_secret_env="STAGING_SECRET"
     )

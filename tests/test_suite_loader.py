@@ -269,6 +269,20 @@ def test_a_runs_report_keeps_the_mrr_and_categories_of_the_version_it_ran(db, tm
     assert [(row.name, row.failed, row.critical) for row in report.categories] == [("A", 1, False)]
 
 
+def test_a_stored_version_keeps_the_files_key_order(db, tmp_path):
+    """PostgreSQL's jsonb sorts keys shortest first; bodies and matcher messages keep the file's order."""
+    ordered = MINIMAL.replace(
+        "      - request: {path: /health}\n",
+        "      - request: {method: POST, path: /, json: {zeta_last: 1, a: 2}}\n"
+        "        expect: {json: {$.event: x, $.seq: 1}}\n",
+    )
+    suite = load_suite_path(write(tmp_path, ordered))
+    stored = type(suite.current_version).objects.get(pk=suite.current_version.pk).definition
+    step = stored["checks"][0]["steps"][0]
+    assert list(step["request"]["json"]) == ["zeta_last", "a"]
+    assert list(step["expect"]["json"]) == ["$.event", "$.seq"]
+
+
 def test_a_file_that_does_not_validate_leaves_the_current_version(db, tmp_path):
     suite = load_suite_path(write(tmp_path, MINIMAL))
     with pytest.raises(SuiteFileError):
