@@ -10,6 +10,7 @@ import socket
 from urllib.parse import urlsplit
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Max, Q
@@ -17,7 +18,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from probes.net import blocked_address
+from probes.net import refused_host
 from runs import alerts, roles
 from runs.models import Webhook, WebhookDelivery, validate_webhook_url
 
@@ -32,7 +33,8 @@ def resolved_blocked_address(url: str) -> str | None:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         return None
-    return next((str(info[4][0]) for info in infos if blocked_address(str(info[4][0]))), None)
+    answers = (str(info[4][0]) for info in infos)
+    return next((ip for ip in answers if refused_host(ip, settings.GOLDPATH_ALLOW_LINK_LOCAL)), None)
 
 
 class WebhookForm(forms.ModelForm):

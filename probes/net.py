@@ -5,8 +5,9 @@ HTTP client settings every probe shares.
 Policy: a URL's host must be in the environment's allowed hosts. Its resolved address must
 be public, or named by the allowlist (an address or a network such as 10.0.0.0/8, or
 ``localhost`` for loopback). Link-local and cloud-metadata addresses are refused in every
-spelling (IPv4-mapped, IPv4-compatible, NAT64, 6to4) even when named, unless the policy
-says ``allow_link_local``.
+spelling (decimal, octal and hex IPv4, IPv4-mapped, -translated and -compatible, NAT64,
+6to4, Teredo) even when named, unless the policy says ``allow_link_local``: ``refused_host``
+is that rule, for probes and webhooks alike.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import errno
 import functools
 import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -27,35 +29,65 @@ from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketExcepti
 from probes.failures import StepFailed
 
 # Link-local ranges hold the cloud metadata services (169.254.169.254 on most clouds,
-# fd00:ec2::254 on AWS IPv6, 100.100.100.200 on Alibaba).
+# fd00:ec2::254 on AWS IPv6, 100.100.100.200 on Alibaba); 168.63.129.16 is Azure's wire
+# server, a public address that hands a VM its configuration.
 METADATA_NETWORKS = tuple(
-    ipaddress.ip_network(net) for net in ("169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32")
+    ipaddress.ip_network(net)
+    for net in ("169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32", "168.63.129.16/32")
 )
 METADATA_HOST_NAMES = frozenset({"metadata.google.internal", "metadata"})
 NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+NAT64_LOCAL_PREFIX = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: an operator picks the layout
+IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # RFC 2765 (SIIT)
 IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+# What the C resolver reads as IPv4 besides dotted decimal: 2852039166, 0xa9fea9fe, 0251.0376.0251.0376, 169.254.43518.
+LEGACY_IPV4 = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}", re.IGNORECASE)
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 spelling carries (mapped, compatible, NAT64, 6to4), if any."""
-    if address.ipv4_mapped:
-        return address.ipv4_mapped
-    if address.sixtofour:
-        return address.sixtofour
-    if address in NAT64_PREFIX or (address in IPV4_COMPATIBLE and int(address) > 1):
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return None
+def _rfc6052_ipv4(value: int, prefix_len: int) -> ipaddress.IPv4Address:
+    """The IPv4 address a NAT64 address with a ``prefix_len`` prefix carries (RFC 6052 §2.2:
+    bits 64-71 are skipped)."""
+    if prefix_len == 96:
+        return ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    without_u = (value >> 64) << 56 | value & ((1 << 56) - 1)
+    return ipaddress.IPv4Address((without_u >> (88 - prefix_len)) & 0xFFFFFFFF)
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 spelling may carry (mapped, translated, compatible, NAT64,
+    6to4, Teredo's server and client): a packet to it may end up at any of them."""
+    value = int(address)
+    found = [a for a in (address.ipv4_mapped, address.sixtofour, *(address.teredo or ())) if a]
+    if address in NAT64_PREFIX or address in IPV4_TRANSLATED or (address in IPV4_COMPATIBLE and value > 1):
+        found.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))
+    if address in NAT64_LOCAL_PREFIX:
+        found.extend(_rfc6052_ipv4(value, length) for length in (48, 56, 64, 96))
+    return found
 
 
 @functools.lru_cache(maxsize=1024)
 def parse_address(text: str) -> Address | None:
-    """An IP address from a URL host (zone ids and brackets dropped), or None for a name."""
+    """An IP address from a URL host, or None for a name. Brackets, a zone id and a final dot
+    are dropped, and the IPv4 forms the resolver accepts (decimal, octal, hex, short) are read
+    as it reads them, so a check sees the address a connection would go to."""
+    text = text.strip("[]").split("%", 1)[0].removesuffix(".")
     try:
-        return ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
+        return ipaddress.ip_address(text)
     except ValueError:
+        pass
+    if not LEGACY_IPV4.fullmatch(text):
         return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(text))
+    except OSError:
+        return None
+
+
+def _spellings(address: Address) -> list[Address]:
+    """``address`` and every IPv4 address it embeds."""
+    return [address, *(_embedded_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else ())]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -64,15 +96,17 @@ def blocked_address(ip: str) -> bool:
     address = parse_address(ip)
     if address is None:
         return False
-    candidates: list[Address] = [address]
-    if isinstance(address, ipaddress.IPv6Address) and (embedded := _embedded_ipv4(address)):
-        candidates.append(embedded)
-    return any(a.is_link_local or any(a in net for net in METADATA_NETWORKS) for a in candidates)
+    return any(a.is_link_local or any(a in net for net in METADATA_NETWORKS) for a in _spellings(address))
 
 
-def blocked_host(host: str) -> bool:
-    """A host that is a metadata address or a metadata service's well-known name."""
-    return blocked_address(host) or host.lower().rstrip(".") in METADATA_HOST_NAMES
+def refused_host(host: str, allow_link_local: bool = False) -> bool:
+    """The one rule probes and webhooks share: ``host`` (a URL's host, or the address a name
+    resolved to) is a link-local or cloud-metadata address in any spelling, or a metadata
+    service's well-known name. ``allow_link_local`` (GOLDPATH_ALLOW_LINK_LOCAL) lifts it for
+    a target that really lives there; naming the address in an allowlist does not."""
+    if allow_link_local:
+        return False
+    return blocked_address(host) or host.lower().removesuffix(".") in METADATA_HOST_NAMES
 
 
 def netloc(host: str, port: int | None) -> str:
@@ -107,15 +141,13 @@ class NetworkPolicy:
 
     def address_allowed(self, ip: str) -> bool:
         address = parse_address(ip)
-        if address is None:
-            return False
-        if blocked_address(ip) and not self.allow_link_local:
+        if address is None or refused_host(ip, self.allow_link_local):
             return False
         if any(address in network for network in _networks(self.allowed_hosts)):
             return True
         if address.is_loopback and "localhost" in self.allowed_hosts:
             return True
-        return address.is_global
+        return all(a.is_global for a in _spellings(address))  # 64:ff9b::a00:1 is 10.0.0.1
 
     def check_url(self, url: str) -> tuple[str, int]:
         """The host and port of ``url`` if the allowlist names the host; else StepFailed."""
@@ -131,7 +163,7 @@ class NetworkPolicy:
                 f"({', '.join(sorted(self.allowed_hosts)) or 'none'}); the request was not sent",
                 host=host,
             )
-        if blocked_host(host) and not self.allow_link_local:
+        if refused_host(host, self.allow_link_local):
             raise StepFailed(
                 "net.not_allowed",
                 f"host {host!r} is a link-local or cloud-metadata address; probes never reach those "
@@ -157,7 +189,7 @@ class NetworkPolicy:
             ip = str(infos[0][4][0])
             dns_ms = round((time.perf_counter() - started) * 1000, 3)
         if not self.address_allowed(ip):
-            kind = "a link-local or cloud-metadata" if blocked_address(ip) else "a non-public"
+            kind = "a link-local or cloud-metadata" if refused_host(ip, self.allow_link_local) else "a non-public"
             raise StepFailed(
                 "net.not_allowed",
                 f"{host!r} resolved to {ip}, {kind} address this environment's allowed hosts do not "

@@ -13,15 +13,22 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from probes.net import blocked_host
+from probes.net import refused_host
 from probes.runtime import websocket_origin
 from runs.fields import OrderedJSONField
 
 
 def validate_probe_url(value: str) -> None:
+    """A scheme probes speak and a host they may reach (the workers refuse a metadata
+    address anyway; saying so here spares DevOps a run that fails)."""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
         raise ValidationError(f"{value!r} is not a usable URL: give a scheme (http, https, ws or wss) and a host.")
+    if refused_host(parts.hostname, settings.GOLDPATH_ALLOW_LINK_LOCAL):
+        raise ValidationError(
+            f"{parts.hostname} is a link-local or cloud-metadata address; probes never reach those "
+            "(GOLDPATH_ALLOW_LINK_LOCAL=1 allows it)."
+        )
 
 
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -568,7 +575,7 @@ def validate_webhook_url(value: str) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError("A webhook URL starts with http:// or https:// and names a host.")
     # A host name is checked again, on the address it resolves to, before each delivery.
-    if blocked_host(parts.hostname):
+    if refused_host(parts.hostname, settings.GOLDPATH_ALLOW_LINK_LOCAL):
         raise ValidationError(f"Webhooks may not target link-local or cloud-metadata addresses ({parts.hostname}).")
 
 

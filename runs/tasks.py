@@ -25,7 +25,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 from django.utils import timezone
 
 from probes.engine import run_checks
-from probes.net import NetworkPolicy, blocked_address, netloc
+from probes.net import NetworkPolicy, netloc, refused_host
 from probes.runtime import RunTarget
 from probes.suite.model import Check
 from probes.suite.model import Suite as SuiteModel
@@ -225,7 +225,8 @@ def _excerpt(response: httpx.Response) -> str:
 def post_json(url: str, payload: dict[str, Any], timeout: float = TIMEOUT_S) -> Attempt:
     """POST ``payload`` to ``url`` once. The host is resolved here and the connection goes
     to the address checked (Host header and TLS name stay the original), so a DNS answer
-    cannot turn the webhook toward a link-local or metadata address. No redirects, no proxy
+    cannot turn the webhook toward a link-local or metadata address (``refused_host``, the
+    probes' rule). No redirects, no proxy
     from the environment. Errors never contain the URL: it is a secret."""
     masked = mask_url(url)
 
@@ -241,14 +242,17 @@ def post_json(url: str, payload: dict[str, Any], timeout: float = TIMEOUT_S) -> 
         host, port = parts.hostname or "", parts.port
     except ValueError:
         return Attempt(False, error="The webhook URL has a bad port; correct it on the Alerts page.")
+    allow_link_local = settings.GOLDPATH_ALLOW_LINK_LOCAL
+    if refused_host(host, allow_link_local):  # stored before the rule, or through the admin
+        return Attempt(False, error=f"Refused: {host} is a link-local or cloud-metadata address.")
     try:
         infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         reason = getattr(exc, "strerror", None) or type(exc).__name__
         return Attempt(False, retryable=True, error=f"DNS failure: cannot resolve {host} ({reason})")
     ip = str(infos[0][4][0])
-    if blocked_address(ip):
-        return Attempt(False, error=f"Refused: {host} resolves to {ip}, a link-local or metadata address.")
+    if refused_host(ip, allow_link_local):
+        return Attempt(False, error=f"Refused: {host} resolves to {ip}, a link-local or cloud-metadata address.")
     pinned = parts._replace(netloc=netloc(ip, port)).geturl()
     host_header = netloc(host, port)
     auth = httpx.BasicAuth(unquote(parts.username), unquote(parts.password or "")) if parts.username else None

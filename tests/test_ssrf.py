@@ -115,3 +115,171 @@ def test_it_never_follows_a_redirect():
     assert "probes never follow redirects" in outcome.message
     assert outcome.evidence["requests"][0]["redirect_not_followed"] == "http://169.254.169.254/latest/meta-data/"
     assert len(outcome.evidence["requests"]) == 1
+
+
+# One rule for probes and webhooks: every spelling of a link-local or metadata address -----
+
+METADATA_HOSTS = [
+    "169.254.169.254",
+    "2852039166",  # decimal
+    "0xa9fea9fe",  # hex
+    "0251.0376.0251.0376",  # octal
+    "0xa9.0xfe.0xa9.0xfe",
+    "169.254.43518",  # short form
+    "169.254.169.254.",  # trailing dot
+    "100.100.100.200",  # Alibaba
+    "168.63.129.16",  # Azure's wire server
+    "[fe80::1]",
+    "[FE80::1%25eth0]",
+    "[fd00:ec2::254]",  # AWS over IPv6
+    "[::ffff:169.254.169.254]",  # IPv4-mapped
+    "[::ffff:a9fe:a9fe]",
+    "[::ffff:0:a9fe:a9fe]",  # IPv4-translated
+    "[::a9fe:a9fe]",  # IPv4-compatible
+    "[::169.254.169.254]",
+    "[64:ff9b::a9fe:a9fe]",  # NAT64
+    "[64:ff9b:1::a9fe:a9fe]",  # local-use NAT64, /96 layout
+    "[64:ff9b:1:a9fe:a9:fe00::]",  # local-use NAT64, /48 layout
+    "[2002:a9fe:a9fe::1]",  # 6to4
+    "[2001:0:4136:e378:8000:63bf:5601:5601]",  # Teredo, client 169.254.169.254
+    "metadata.google.internal",
+    "METADATA.google.internal.",
+]
+
+# Each spelling above as a resolver may answer it: an address, never a name.
+METADATA_ANSWERS = [
+    "169.254.169.254",
+    "100.100.100.200",
+    "fe80::1",
+    "fd00:ec2::254",
+    "::ffff:169.254.169.254",
+    "::ffff:0:a9fe:a9fe",
+    "::a9fe:a9fe",
+    "64:ff9b::a9fe:a9fe",
+    "64:ff9b:1::a9fe:a9fe",
+    "64:ff9b:1:a9fe:a9:fe00::",
+    "2002:a9fe:a9fe::1",
+    "2001:0:4136:e378:8000:63bf:5601:5601",
+]
+
+
+@pytest.fixture
+def no_dns(monkeypatch):
+    """Tests never resolve a name they did not map themselves."""
+
+    def refuse(host, *args, **kwargs):
+        raise AssertionError(f"{host!r} was resolved; it should have been refused first")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+@pytest.fixture
+def resolver(monkeypatch):
+    """Map names to addresses here; anything else is not resolved."""
+    names: dict[str, str] = {}
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host not in names:
+            raise AssertionError(f"{host!r} is not a name this test mapped")
+        ip = names[host]
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        return [(family, socket.SOCK_STREAM, 6, "", (ip, port or 80))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return names
+
+
+def metadata_suite():
+    from runs.suites import load_suite_text
+
+    return load_suite_text(one_check("      - request: {path: /latest/meta-data/}\n"), "t.yaml")
+
+
+def run_through_a_worker(base_url: str, allowed_hosts: str = ""):
+    """What a run of an environment at ``base_url`` stores, executed as a worker would."""
+    from runs.services import create_run
+    from runs.tasks import execute_run
+    from tests.factories import EnvironmentFactory
+
+    environment = EnvironmentFactory(name="cloud", base_url=base_url, allowed_hosts=allowed_hosts)
+    run = create_run(metadata_suite(), environment)
+    execute_run.apply(args=[run.pk])
+    return run.results.get()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("host", METADATA_HOSTS)
+def test_a_run_never_sends_a_request_to_a_metadata_address_in_any_spelling(host, no_dns):
+    result = run_through_a_worker(f"http://{host}/latest/meta-data/")
+    assert result.outcome == "failed" and result.evidence["failure"]["code"] == "net.not_allowed", result.message
+    assert "link-local or cloud-metadata" in result.message
+    assert result.evidence["requests"] == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("answer", METADATA_ANSWERS)
+def test_a_run_refuses_an_allowed_name_that_resolves_to_a_metadata_address(answer, resolver):
+    resolver["meta.example.test"] = answer
+    result = run_through_a_worker("http://meta.example.test/", allowed_hosts=f"meta.example.test,{answer}")
+    assert result.evidence["failure"]["code"] == "net.not_allowed", result.message
+    assert f"resolved to {answer}, a link-local or cloud-metadata" in result.message
+    assert result.evidence["requests"] == []
+
+
+@pytest.mark.django_db
+def test_a_run_refuses_a_public_looking_nat64_address_of_a_private_one(resolver):
+    resolver["nat.example.test"] = "64:ff9b::a00:1"  # 10.0.0.1 through NAT64
+    result = run_through_a_worker("http://nat.example.test/")
+    assert "resolved to 64:ff9b::a00:1, a non-public address" in result.message
+
+
+@pytest.mark.parametrize("host", METADATA_HOSTS)
+def test_a_webhook_url_to_a_metadata_address_is_refused_in_any_spelling(host, no_dns):
+    from django.core.exceptions import ValidationError
+
+    from runs.models import validate_webhook_url
+
+    with pytest.raises(ValidationError, match="link-local or cloud-metadata"):
+        validate_webhook_url(f"http://{host}/hook")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("host", METADATA_HOSTS)
+def test_a_webhook_stored_before_the_rule_is_never_posted_to_a_metadata_address(host, no_dns):
+    from runs.tasks import deliver
+    from tests.test_alerts import Status, pending_delivery
+
+    delivery = pending_delivery(f"http://{host}/hook")  # rows the admin or older versions stored
+    assert deliver(delivery.pk) is None
+    delivery.refresh_from_db()
+    assert delivery.status == Status.FAILED and "link-local or cloud-metadata" in delivery.error
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("answer", METADATA_ANSWERS)
+def test_a_webhook_name_that_resolves_to_a_metadata_address_is_never_posted_to(answer, resolver):
+    from runs.tasks import deliver
+    from tests.test_alerts import Status, pending_delivery
+
+    resolver["hooks.example.test"] = answer
+    delivery = pending_delivery("http://hooks.example.test/hook")
+    assert deliver(delivery.pk) is None
+    delivery.refresh_from_db()
+    assert delivery.status == Status.FAILED and f"resolves to {answer}, a link-local" in delivery.error
+
+
+def test_the_setting_lets_webhooks_and_environments_name_a_link_local_receiver(settings):
+    from runs.models import validate_probe_url, validate_webhook_url
+
+    settings.GOLDPATH_ALLOW_LINK_LOCAL = True
+    validate_webhook_url("http://169.254.10.10/hook")
+    validate_probe_url("http://169.254.10.10/")
+
+
+def test_an_environment_url_to_a_metadata_address_is_refused_when_saved(no_dns):
+    from django.core.exceptions import ValidationError
+
+    from runs.models import validate_probe_url
+
+    with pytest.raises(ValidationError, match="link-local or cloud-metadata"):
+        validate_probe_url("http://[::ffff:a9fe:a9fe]/latest/meta-data/")
