@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "dashboard.bodylimit.RequestBodyLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -251,6 +252,12 @@ GOLDPATH_ALLOW_LINK_LOCAL = envbool("GOLDPATH_ALLOW_LINK_LOCAL", False)
 
 # Largest JUnit / pytest-json file accepted by import_results and the import API.
 GOLDPATH_IMPORT_MAX_BYTES = envint("GOLDPATH_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
+
+# Every other request body (forms, JSON) is at most this, judged from Content-Length before
+# it is read (dashboard/bodylimit.py); files larger than FILE_UPLOAD_MAX_MEMORY_SIZE in an
+# accepted upload are spooled to disk instead of memory.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 # Suite definition files loaded by `load_suites` and before each CLI run.
 GOLDPATH_SUITES_DIR = Path(os.environ.get("GOLDPATH_SUITES_DIR") or BASE_DIR / "probes" / "suites")

@@ -7,6 +7,7 @@ The OpenAPI schema is at /api/v1/openapi.json, the docs page at /api/v1/docs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +37,39 @@ class TokenAuth(HttpBearer):
         if user is not None:
             request.user = user
         return user
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An endpoint that takes a file, judged from the request's headers before its body is
+    read (dashboard.bodylimit): a 3 GB file from a role that may not upload is refused at
+    once, not after the server spooled it to disk."""
+
+    action: str  # what the user's role must allow
+    max_bytes: int  # the largest file
+    setting: str  # what sets max_bytes, named in the 413
+
+    def too_large(self, size: int) -> str:
+        return f"the upload is {size:,} bytes; a file here is at most {self.max_bytes:,} bytes ({self.setting})"
+
+
+def upload_for(request) -> Upload | None:
+    """The upload rule of the endpoint ``request`` goes to, or None if it takes no file."""
+    if request.method != "POST":
+        return None
+    uploads = {
+        reverse("api:import_file"): Upload(roles.RUN, settings.GOLDPATH_IMPORT_MAX_BYTES, "GOLDPATH_IMPORT_MAX_BYTES"),
+        reverse("api:suites"): Upload(roles.CONFIGURE, MAX_SUITE_BYTES, "the suite format's limit"),
+    }
+    return uploads.get(request.path)
+
+
+def request_user(request):
+    """The user an API request acts as, its token's or its session's (None: neither)."""
+    user = TokenAuth()(request)
+    if user is None and request.user.is_authenticated:
+        user = request.user
+    return user
 
 
 class LoggedInSession(SessionAuth):
@@ -69,6 +103,7 @@ class RunOut(Schema):
     suite: str
     environment: str
     trigger: str
+    imported: bool
     scope: str
     parent_id: int | None
     created: datetime
@@ -138,6 +173,7 @@ def run_out(run: Run) -> dict[str, Any]:
         "suite": run.suite.name,
         "environment": run.environment.name,
         "trigger": run.trigger,
+        "imported": run.is_imported,
         "scope": run.scope,
         "parent_id": run.parent_id,
         "created": run.created,
@@ -338,7 +374,7 @@ def _suites():
     return Suite.objects.select_related("current_version").prefetch_related("test_cases", "categories", "impact_tags")
 
 
-@api.get("/suites", response=list[SuiteOut], summary="List suites with their current version")
+@api.get("/suites", response=list[SuiteOut], summary="List suites with their current version", url_name="suites")
 def list_suites(request):
     return [suite_out(suite) for suite in _suites()]
 

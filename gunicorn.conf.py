@@ -1,0 +1,13 @@
+"""gunicorn's settings for the dashboard, read from the current directory (run gunicorn from
+the project root, as README.md and scripts/demo.py do).
+
+gunicorn has no request-body limit: dashboard/bodylimit.py refuses oversized bodies from
+their headers, before reading them. These bound what gunicorn itself reads first.
+"""
+
+limit_request_line = 4094  # request line (method, path and query): the run filters fit easily
+limit_request_fields = 50  # headers per request; browsers and proxies send about twenty
+limit_request_field_size = 8190  # bytes per header (session and CSRF cookies included)
+# A sync worker silent this long (a body trickled in byte by byte, a stuck view) is killed
+# and replaced: one slow client cannot hold a worker for ever.
+timeout = 30
