@@ -38,22 +38,29 @@ Status = WebhookDelivery.Status
 
 class Receiver:
     """An HTTP server on an ephemeral loopback port that records what it is sent; it can
-    answer the first ``fail_first`` requests with ``fail_status``."""
+    answer the first ``fail_first`` requests with ``fail_status``, ``reason`` and ``answer``."""
 
-    def __init__(self, fail_first: int = 0, fail_status: int = 500, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        fail_first: int = 0,
+        fail_status: int = 500,
+        headers: dict[str, str] | None = None,
+        reason: str | None = None,
+        answer: bytes = b"server on fire",
+    ):
         self.requests: list[dict] = []
         self.fail_first, self.fail_status, self.fail_headers = fail_first, fail_status, headers or {}
-        receiver = self
+        receiver, receiver_answer = self, answer
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 failing = len(receiver.requests) <= receiver.fail_first
-                self.send_response(receiver.fail_status if failing else 200)
+                self.send_response(receiver.fail_status if failing else 200, reason if failing else None)
                 for name, value in (receiver.fail_headers if failing else {}).items():
                     self.send_header(name, value)
-                answer = b"server on fire" if failing else b"ok"
+                answer = receiver_answer if failing else b"ok"
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
@@ -349,7 +356,7 @@ def test_a_500_then_200_is_delivered_on_the_second_attempt(settings):
         assert deliver(delivery.pk) == pytest.approx(0.1)
         delivery.refresh_from_db()
         assert (delivery.status, delivery.attempts, delivery.response_code) == (Status.PENDING, 1, 500)
-        assert delivery.error == "HTTP 500: server on fire"
+        assert delivery.error == "HTTP 500 Internal Server Error"
         assert deliver(delivery.pk) is None
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.response_code) == (Status.DELIVERED, 2, 200)
@@ -400,6 +407,43 @@ def test_only_deliveries_overdue_by_the_redispatch_delay_are_queued_again(settin
     assert alerts.resend_lost_deliveries() == []  # queued again once, not on every pass
 
 
+RECEIVER_SECRET = "db_password=hunter2"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("status", "logged"), [(500, "HTTP 500 Internal Server Error"), (403, "HTTP 403 Forbidden")])
+def test_the_log_keeps_the_status_and_its_standard_reason_never_the_receivers_answer(devops, status, logged):
+    page = f"<h1>Traceback</h1><pre>connect(postgres://app:{RECEIVER_SECRET}@db)</pre>".encode()
+    with Receiver(fail_first=99, fail_status=status, reason=f"Oops {RECEIVER_SECRET}", answer=page) as server:
+        delivery = pending_delivery(server.url)
+        deliver(delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.response_code, delivery.error) == (status, logged)
+    assert RECEIVER_SECRET not in devops.get(f"/alerts/{delivery.webhook.pk}/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_receiver_that_answers_garbage_leaves_only_the_kind_of_error():
+    """h11 quotes a malformed status line in its error: that line is the receiver's too."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def answer() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(f"HTTP/1.1 {RECEIVER_SECRET}\r\n\r\n".encode())
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        delivery = pending_delivery(f"http://127.0.0.1:{listener.getsockname()[1]}{SECRET_PATH}")
+        deliver(delivery.pk)
+        thread.join(5)
+    delivery.refresh_from_db()
+    assert delivery.error == "RemoteProtocolError"
+
+
 @pytest.mark.django_db
 def test_an_unreachable_receiver_fails_after_every_attempt_with_the_error_kept(settings):
     settings.GOLDPATH_WEBHOOK_RETRY_BASE = 0.1
@@ -410,7 +454,7 @@ def test_an_unreachable_receiver_fails_after_every_attempt_with_the_error_kept(s
     assert delays == pytest.approx([0.1, 0.3, 0.9, 2.7])
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.response_code) == (Status.FAILED, alerts.MAX_ATTEMPTS, None)
-    assert "ConnectError" in delivery.error
+    assert delivery.error == "ConnectError: Connection refused"
     assert SECRET_PATH not in delivery.error
     assert deliver(delivery.pk) is None  # final: nothing more is sent
 

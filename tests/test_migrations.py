@@ -55,3 +55,23 @@ def test_an_upgrade_keeps_rules_settings_environments_and_schedules(migrate):
     assert environment.variables == {"client_id": "demo", "client_secret": "${env.STAGING_SECRET}"}
     [task] = new.get_model("django_celery_beat", "PeriodicTask").objects.filter(name="golden path every 5 min")
     assert task.task == "runs.run_scheduled"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upgrade_clears_what_receivers_answered_from_the_delivery_log(migrate):
+    old = migrate([("runs", "0018_suite_definition_key_order")])
+    webhook = old.get_model("runs", "Webhook").objects.create(name="ops", url="http://127.0.0.1:9/hook")
+    logged = {
+        "HTTP 500: <pre>postgres://app:hunter2@db</pre>": "HTTP 500 Internal Server Error",
+        "HTTP 599: hunter2": "HTTP 599",
+        "RemoteProtocolError: illegal status line: bytearray(b'hunter2')": "RemoteProtocolError",
+        "HTTP 302: redirects are not followed; give the final URL": None,
+        "DNS failure: cannot resolve hooks.example.com (Name or service not known)": None,
+    }
+    Delivery = old.get_model("runs", "WebhookDelivery")
+    for error in logged:
+        Delivery.objects.create(webhook=webhook, event="test", error=error)
+
+    new = migrate([("runs", "0019_webhook_errors_without_receiver_text")])
+    kept = list(new.get_model("runs", "WebhookDelivery").objects.order_by("pk").values_list("error", flat=True))
+    assert kept == [after or before for before, after in logged.items()]
