@@ -28,7 +28,8 @@ def badge_svg(request, key: str):
         message, color = "no runs", "#9e9e9e"
     else:
         rate = f" {latest.passed * 100 // latest.total}%" if latest.total else ""
-        message, color = f"{latest.verdict}{rate}", COLORS.get(latest.verdict, "#9e9e9e")
+        imported = " (imported)" if latest.is_imported else ""  # CI's results, not Goldpath's probes
+        message, color = f"{latest.verdict}{rate}{imported}", COLORS.get(latest.verdict, "#9e9e9e")
     label_width, message_width = int(len(label) * CHAR_WIDTH) + 10, int(len(message) * CHAR_WIDTH) + 10
     svg = render_to_string(
         "badge.svg",

@@ -343,6 +343,9 @@ class Run(models.Model):
         null=True, blank=True, help_text="When prune_runs removed its results (the summary above stays)."
     )
 
+    # What the page, badge, API and exports say of a run whose results came from a file.
+    IMPORTED_NOTE = "Imported from a CI results file: these results were not measured by Goldpath's workers."
+
     objects = RunQuerySet.as_manager()
 
     class Meta:
@@ -354,6 +357,12 @@ class Run(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("runs-detail", args=[self.pk])
+
+    @property
+    def is_imported(self) -> bool:
+        """Its results came from a CI file (runs.importers), not from Goldpath's workers: every
+        view of the run says so, so no one takes them for traffic Goldpath measured."""
+        return self.trigger == self.Trigger.IMPORT
 
     @property
     def is_done(self) -> bool:

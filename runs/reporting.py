@@ -194,6 +194,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
         "base_url": run.base_url,
         "suite_version": run.version.number if run.version else None,
         "trigger": run.trigger,
+        "imported": run.is_imported,
         "created": run.created.isoformat(),
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from xml.etree import ElementTree as ET
@@ -66,6 +67,7 @@ def to_json(report: RunReport) -> str:
 
 CSV_COLUMNS = [
     "run_id",
+    "imported",
     "environment",
     "suite",
     "category",
@@ -85,27 +87,48 @@ def to_csv(report: RunReport) -> str:
     writer.writerow(CSV_COLUMNS)
     run = report.run
     for r in report.results:
-        writer.writerow(
-            [
-                run.pk,
-                run.environment.name,
-                run.suite.name,
-                r.test_case.category.name,
-                r.test_case.node_id,
-                r.test_case.name,
-                r.outcome,
-                f"{r.duration_s:.6f}",
-                r.failure_class,
-                " ".join(r.mock_flags),
-                _csv_safe(r.message),
-            ]
-        )
+        row = [
+            run.pk,
+            "yes" if run.is_imported else "no",
+            run.environment.name,
+            run.suite.name,
+            r.test_case.category.name,
+            r.test_case.node_id,
+            r.test_case.name,
+            r.outcome,
+            f"{r.duration_s:.6f}",
+            r.failure_class,
+            " ".join(r.mock_flags),
+            r.message,
+        ]
+        writer.writerow([csv_cell(value) for value in row])
     return out.getvalue()
 
 
-def _csv_safe(text: str) -> str:
-    """Keep spreadsheet programs from evaluating a cell as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """A cell no spreadsheet evaluates as a formula (OWASP, CSV injection): text that starts
+    with = + - @ tab or CR, also after leading whitespace (some programs trim it), gets a
+    leading single quote. Every cell goes through here: test names, node ids and category
+    names come from CI files as much as messages do."""
+    text = str(value)
+    if text.startswith(CSV_FORMULA_START) or text.lstrip().startswith(CSV_FORMULA_START):
+        return "'" + text
+    return text
+
+
+# Characters XML 1.0 cannot hold, even as character references: C0 controls other than tab,
+# LF and CR, lone surrogates, U+FFFE and U+FFFF.
+XML_UNSAFE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(document: str) -> tuple[str, int]:
+    """``document`` with every character XML 1.0 cannot hold replaced by U+FFFD, and how many
+    were: ElementTree writes them as they are, and no parser (the importer's neither) reads
+    the result. Applied to the serialized document, so no attribute or text escapes it."""
+    return XML_UNSAFE.subn("\ufffd", document)
 
 
 def to_junit(report: RunReport) -> str:
@@ -139,6 +162,7 @@ def to_junit(report: RunReport) -> str:
             ("goldpath.run_id", run.pk),
             ("goldpath.environment", run.environment.name),
             ("goldpath.verdict", run.verdict),
+            ("goldpath.imported", str(run.is_imported).lower()),
         ):
             ET.SubElement(properties, "property", name=name, value=str(value))
         for r in results:
@@ -160,7 +184,11 @@ def to_junit(report: RunReport) -> str:
             if r.evidence:
                 ET.SubElement(case, "system-out").text = json.dumps(r.evidence, sort_keys=True)
     ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    document, replaced = xml_safe(ET.tostring(root, encoding="unicode"))
+    head = '<?xml version="1.0" encoding="UTF-8"?>\n'
+    if replaced:  # said where a reader of the file sees it; the importer skips comments
+        head += f"<!-- {replaced} characters XML 1.0 cannot hold (controls, lone surrogates) became U+FFFD. -->\n"
+    return head + document + "\n"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
 import json
+import re
 
 import markdown as markdown_lib
 import nh3
@@ -115,10 +116,38 @@ def duration_chart(durations, limit_s=None, width: int = 720, height: int = 160)
     )
 
 
+# HTML's own characters become entities (Python-Markdown does not honour a backslash before
+# "<"); Markdown's link, emphasis, code, strikethrough and table syntax get a backslash.
+MD_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"} | {c: "\\" + c for c in "\\`*_[]|~"}
+MD_BLOCK_START = ("#", "-", "+")  # a heading or a list, where the text starts a line
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _one_line(value: object) -> str:
+    """``value`` on one line, its control characters U+FFFD: a report opened in a terminal
+    must not run the escape sequences a test name carries."""
+    return CONTROL_CHARACTERS.sub("\ufffd", " ".join(str(value).split()))
+
+
 @register.filter
 def md_cell(value) -> str:
-    """Text safe inside a Markdown table cell or list item: one line, pipes escaped."""
-    return " ".join(str(value).split()).replace("|", "\\|")
+    """Text safe anywhere inline in Markdown (a table cell, a list item, a heading): one line,
+    with no live HTML, link, image, emphasis or code — test names, messages and suite texts
+    come from CI files and from the servers probed, and the report is rendered elsewhere."""
+    text = "".join(MD_ESCAPES.get(c, c) for c in _one_line(value))
+    return "\\" + text if text.startswith(MD_BLOCK_START) else text
+
+
+@register.filter
+def md_code(value) -> str:
+    """``value`` as one-line inline code, delimited by one backtick more than its longest run
+    of backticks, so nothing in it can close the span and be read as Markdown or HTML."""
+    text = _one_line(value)
+    if not text:
+        return ""
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""  # CommonMark strips one each side
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 @register.filter
