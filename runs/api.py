@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from ninja import File, Form, NinjaAPI, Query, Schema, Status
+from ninja import File, Form, NinjaAPI, Path, Query, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
 from ninja.security import HttpBearer, SessionAuth
@@ -128,14 +128,21 @@ class RunPage(Schema):
     items: list[RunOut]
 
 
+# Environment and suite names are slugs: anything else (a NUL byte, which PostgreSQL
+# refuses in any string) is a 422, never a query.
+SLUG = r"^[-a-zA-Z0-9_]{1,64}$"
+# Past any real history, and small enough that offset + limit stays a 64-bit integer.
+MAX_OFFSET = 1_000_000_000
+
+
 class RunFilters(Schema):
-    environment: str | None = None
-    suite: str | None = None
+    environment: str | None = Field(None, pattern=SLUG)
+    suite: str | None = Field(None, pattern=SLUG)
     verdict: Verdict | None = None
     status: RunStatus | None = None
     trigger: Run.Trigger | None = None
     limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class RunRequest(Schema):
@@ -380,7 +387,7 @@ def list_suites(request):
 
 
 @api.get("/suites/{name}", response={200: SuiteOut, 404: ErrorOut}, summary="One suite")
-def get_suite(request, name: str):
+def get_suite(request, name: str = Path(..., pattern=SLUG)):
     return suite_out(get_object_or_404(_suites(), name=name))
 
 
