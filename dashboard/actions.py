@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from dashboard.forms import NoteForm, RerunForm, RunNowForm
-from runs import roles, tokens
+from runs import notes, roles, tokens
 from runs.models import Note, Run, RunStatus
 from runs.services import DispatchError, NothingToRerun, NotRunnable, create_rerun, create_run
 
@@ -74,7 +75,7 @@ def add_note(request, run_id: int):
     run = get_object_or_404(Run, pk=run_id)
     form = NoteForm(request.POST)
     if form.is_valid():
-        Note.objects.create(run=run, author=request.user, body=form.cleaned_data["body"])
+        notes.add_note(run, request.user, form.cleaned_data["body"])
         messages.success(request, "Note added.")
     else:
         messages.error(request, "A note needs some text.")
@@ -85,9 +86,11 @@ def add_note(request, run_id: int):
 @roles.permission_required(roles.NOTES)
 def edit_note(request, note_id: int):
     note = get_object_or_404(Note.objects.select_related("run"), pk=note_id)
-    form = NoteForm(request.POST, instance=note)
+    if not roles.may_edit_note(request.user, note):
+        raise PermissionDenied("You may edit only your own notes.")
+    form = NoteForm(request.POST)
     if form.is_valid():
-        form.save()
+        notes.edit_note(note, request.user, form.cleaned_data["body"])
         messages.success(request, "Note saved.")
     else:
         messages.error(request, "A note needs some text.")

@@ -7,6 +7,7 @@ from collections import Counter
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Prefetch
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
@@ -16,7 +17,7 @@ from runs.analysis.comparison import compare_runs
 from runs.analysis.flakiness import flip_rate, is_flaky
 from runs.exporters import FORMATS, export_run
 from runs.exporters import filename as export_filename
-from runs.models import Environment, Run, TestCase
+from runs.models import Environment, NoteRevision, Run, TestCase
 from runs.overview import SPARKLINE_RUNS, overview_rows
 from runs.reporting import as_ran, build_report, load_results, metric_facts, result_facts
 
@@ -51,13 +52,16 @@ def _run_or_404(run_id: int) -> Run:
 @login_required
 def run_detail(request, run_id: int):
     run = _run_or_404(run_id)
+    versions = Prefetch("revisions", NoteRevision.objects.select_related("editor"), to_attr="history")
+    notes = list(run.notes.select_related("author").prefetch_related(versions))
     return render(
         request,
         "runs/detail.html",
         {
             "run": run,
             "report": build_report(run),
-            "notes": run.notes.select_related("author"),
+            "notes": notes,
+            "editable_notes": {note.pk for note in notes if roles.may_edit_note(request.user, note)},
             "note_form": NoteForm(),
             "reruns": run.reruns.order_by("-pk")[:10],
             "categories": run.suite.categories.all(),

@@ -511,6 +511,26 @@ class Note(models.Model):
         return f"Note on run #{self.run_id}"
 
 
+class NoteRevision(models.Model):
+    """One version of a note as it was saved: the note's history, oldest first (written by
+    ``runs.notes``). ``as_moderator`` marks a version someone other than the author wrote
+    (DevOps moderating); ``editor`` is empty for the text a note had before history was kept."""
+
+    note = models.ForeignKey(Note, on_delete=models.CASCADE, related_name="revisions")
+    body = models.TextField()
+    editor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    as_moderator = models.BooleanField(default=False)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created", "id"]
+
+    def __str__(self) -> str:
+        return f"Version of note {self.note_id} by {self.editor or 'unknown'}"
+
+
 def new_badge_key() -> str:
     return secrets.token_urlsafe(24)
 

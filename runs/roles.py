@@ -1,8 +1,8 @@
 """Roles are Django groups; what each may do is decided here and nowhere else.
 
 Manager: read every page and export. DevOps: read, export, start runs, configure
-environments, suites, tags and schedules, write notes. Engineer: read, start runs, rerun,
-write notes.
+environments, suites, tags and schedules, write notes and moderate anyone's. Engineer: read,
+start runs, rerun, write notes (and edit their own).
 Superusers may do everything.
 """
 
@@ -17,12 +17,14 @@ MANAGER, DEVOPS, ENGINEER = "Manager", "DevOps", "Engineer"
 ROLES = (MANAGER, DEVOPS, ENGINEER)
 
 RUN, RERUN, NOTES, EXPORT, CONFIGURE = "run", "rerun", "notes", "export", "configure"
+MODERATE = "moderate notes"
 ALLOWED: dict[str, set[str]] = {
     RUN: {ENGINEER, DEVOPS},
     RERUN: {ENGINEER},
     NOTES: {ENGINEER, DEVOPS},
     EXPORT: {DEVOPS, MANAGER},  # exports only read; the brief gives them to DevOps, managers read everything
     CONFIGURE: {DEVOPS},
+    MODERATE: {DEVOPS},
 }
 
 
@@ -36,6 +38,11 @@ def user_roles(user) -> set[str]:
 
 def can(user, action: str) -> bool:
     return bool(user.is_authenticated and (user.is_superuser or user_roles(user) & ALLOWED[action]))
+
+
+def may_edit_note(user, note) -> bool:
+    """A note's author edits it while their role may write notes; moderators edit any."""
+    return (can(user, NOTES) and note.author_id == user.pk) or can(user, MODERATE)
 
 
 def permission_required(action: str):

@@ -75,3 +75,16 @@ def test_an_upgrade_clears_what_receivers_answered_from_the_delivery_log(migrate
     new = migrate([("runs", "0019_webhook_errors_without_receiver_text")])
     kept = list(new.get_model("runs", "WebhookDelivery").objects.order_by("pk").values_list("error", flat=True))
     assert kept == [after or before for before, after in logged.items()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upgrade_gives_each_note_its_text_as_a_first_version_of_unknown_editor(migrate):
+    old = migrate([("runs", "0019_webhook_errors_without_receiver_text")])
+    environment = old.get_model("runs", "Environment").objects.create(name="staging", base_url="http://127.0.0.1:9")
+    suite = old.get_model("runs", "Suite").objects.create(name="web", title="Web")
+    run = old.get_model("runs", "Run").objects.create(environment=environment, suite=suite, base_url="http://x")
+    old.get_model("runs", "Note").objects.create(run=run, body="Root cause: DNS.")
+
+    new = migrate([("runs", "0020_note_revisions")])
+    [version] = new.get_model("runs", "NoteRevision").objects.all()
+    assert (version.body, version.editor_id, version.as_moderator) == ("Root cause: DNS.", None, False)
