@@ -6,7 +6,7 @@ file that fails leaves nothing behind. Imported runs get the same analysis as pr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import BinaryIO, NamedTuple
 
 from django.conf import settings
@@ -16,9 +16,9 @@ from django.utils.text import slugify
 
 from probes.gcpause import cyclic_gc_paused
 from runs import bulk, history
-from runs.analysis.classification import UNCLASSIFIED, Rule, classify
+from runs.analysis.classification import MESSAGE_EXCERPT, UNCLASSIFIED, Rule, classify
 from runs.analysis.facts import FAILING, ResultFacts
-from runs.importers.cases import ImportedCase, ImportFailed
+from runs.importers.cases import ImportedCase, ImportFailed, head_encoding
 from runs.importers.junit import parse_junit
 from runs.importers.pytest_json import parse_pytest_json
 from runs.models import Category, Environment, Result, Run, RunStatus, Suite, TestCase
@@ -73,19 +73,40 @@ def detect_format(stream: BinaryIO) -> str:
         stream.seek(0)
     else:
         head = stream.peek(64)[:64]
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    text = head.decode(head_encoding(head), errors="ignore").lstrip("\ufeff \t\r\n")
     if not text:
         raise ImportFailed("the file is empty")
-    if text.startswith(b"<"):
+    if text.startswith("<"):
         return "junit"
-    if text.startswith(b"{"):
+    if text.startswith("{"):
         return "pytest-json"
     raise ImportFailed("unknown file format: expected JUnit XML (starting with '<') or pytest-json-report JSON")
+
+
+MAX_CATEGORIES = 200
+OTHER_CATEGORY = f"Other suites (past the {MAX_CATEGORIES}-category cap)"
 
 
 def category_for(case: ImportedCase) -> str:
     """The file's own suite name, else the first part of the class name."""
     return (case.suite or case.classname.split(".")[0] or "Imported")[:100]
+
+
+def capped_categories(wanted: Iterable[str], existing: Collection[str]) -> dict[str, str]:
+    """The category each name a file asks for gets: its own while the suite holds fewer than
+    MAX_CATEGORIES (the file's first suites first), then the one OTHER_CATEGORY. A file of
+    10,000 one-case suites (go-junit-report writes a suite per package) still imports, and
+    the suite's pages list 201 categories, not 10,000."""
+    given = {name: name for name in existing}
+    room = MAX_CATEGORIES - len(set(existing) - {OTHER_CATEGORY})
+    for name in wanted:
+        if name in given:
+            continue
+        if room > 0:
+            given[name], room = name, room - 1
+        else:
+            given[name] = OTHER_CATEGORY
+    return given
 
 
 @cyclic_gc_paused()
@@ -170,11 +191,12 @@ class StoredCase(NamedTuple):
 
 
 def _classifier(rules: list[Rule]) -> Callable[[ImportedCase], str]:
-    """The failure class of an imported case: its headline (the exception's own message)
-    decides, and only when that names nothing a rule knows is the whole text with its stack
-    trace read — a trace's source lines say things like 'timeout=5' or 'certificate' that
-    have nothing to do with why the test failed. Each distinct text is classified once
-    (a file's failures often share one root cause)."""
+    """The failure class of an imported case, read from the first MESSAGE_EXCERPT characters
+    of its text, each once: its headline (the exception's own message) decides, and only when
+    that names nothing a rule knows is the rest of that excerpt read — a stack trace's source
+    lines say things like 'timeout=5' or 'certificate' that have nothing to do with why the
+    test failed. Each distinct excerpt is classified once (a file's failures often share one
+    root cause), so an admin's regex runs on at most MESSAGE_EXCERPT characters per failure."""
     classes: dict[str, str] = {}
 
     def classified(text: str) -> str:
@@ -183,8 +205,11 @@ def _classifier(rules: list[Rule]) -> Callable[[ImportedCase], str]:
         return classes[text]
 
     def failure_class(case: ImportedCase) -> str:
-        headline_class = classified(case.headline) if case.headline else UNCLASSIFIED
-        return headline_class if headline_class != UNCLASSIFIED else classified(case.message)
+        excerpt = case.message[:MESSAGE_EXCERPT]
+        split = len(case.headline) if case.headline and excerpt.startswith(case.headline[:MESSAGE_EXCERPT]) else 0
+        headline_class = classified(excerpt[:split]) if split else UNCLASSIFIED
+        rest = excerpt[split:].lstrip("\n")
+        return headline_class if headline_class != UNCLASSIFIED or not rest else classified(rest)
 
     return failure_class
 
@@ -242,21 +267,22 @@ def _test_cases(suite: Suite, cases: list[ImportedCase]) -> dict[str, StoredCase
             new[case.key] = case.name[:300], category_for(case)
     if not new:
         return stored
-    missing = sorted({category for _, category in new.values()} - set(categories))
+    given = capped_categories((category for _, category in new.values()), categories)
+    missing = sorted(set(given.values()) - set(categories), key=lambda name: (name == OTHER_CATEGORY, name))
     created = Category.objects.bulk_create(
         Category(suite=suite, name=name, order=len(categories) + offset) for offset, name in enumerate(missing)
     )
     categories.update((category.name, category) for category in created)
     suite_id, category_ids, first = suite.pk, {name: category.pk for name, category in categories.items()}, len(stored)
     rows = (
-        (suite_id, key, name, category_ids[category], "", first + position, True)
+        (suite_id, key, name, category_ids[given[category]], "", first + position, True)
         for position, (key, (name, category)) in enumerate(new.items())
     )
     bulk.insert_rows(TestCase, TEST_CASE_FIELDS, rows)
     for key, pk in suite.test_cases.order_by().values_list("node_id", "pk"):  # the rest is known
         if key in new:
             name, category = new[key]
-            stored[key] = StoredCase(pk, name, categories[category], "", ())
+            stored[key] = StoredCase(pk, name, categories[given[category]], "", ())
     return stored
 
 
