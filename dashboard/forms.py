@@ -83,7 +83,7 @@ class RerunForm(forms.Form):
 
 class RunNowForm(forms.Form):
     environment = forms.ModelChoiceField(Environment.objects.all())
-    suite = forms.ModelChoiceField(Suite.objects.filter(origin=Suite.Origin.PROBE))
+    suite = forms.ModelChoiceField(Suite.objects.all())  # runs.services.ensure_runnable says which may run
     request_key = forms.CharField(max_length=64, required=False)
 
 

@@ -20,6 +20,7 @@ from runs.exporters import filename as export_filename
 from runs.models import Environment, NoteRevision, Run, TestCase
 from runs.overview import SPARKLINE_RUNS, overview_rows
 from runs.reporting import as_ran, build_report, load_results, metric_facts, result_facts
+from runs.services import not_runnable_reason
 
 RUNS_PER_PAGE = 25
 CASE_HISTORY_RUNS = 50
@@ -54,6 +55,7 @@ def run_detail(request, run_id: int):
     run = _run_or_404(run_id)
     versions = Prefetch("revisions", NoteRevision.objects.select_related("editor"), to_attr="history")
     notes = list(run.notes.select_related("author").prefetch_related(versions))
+    not_runnable = not_runnable_reason(run.suite)
     return render(
         request,
         "runs/detail.html",
@@ -66,7 +68,8 @@ def run_detail(request, run_id: int):
             "reruns": run.reruns.order_by("-pk")[:10],
             "categories": run.suite.categories.all(),
             "request_key": new_request_key(),
-            "can_rerun": roles.can(request.user, roles.RERUN),
+            "can_rerun": roles.can(request.user, roles.RERUN) and not_runnable is None,
+            "not_runnable": not_runnable,
             "can_write_notes": roles.can(request.user, roles.NOTES),
         },
     )

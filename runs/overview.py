@@ -8,6 +8,7 @@ from datetime import datetime
 from django.db.models import Max
 
 from runs.models import Environment, Run, Suite
+from runs.services import not_runnable_reason
 
 SPARKLINE_RUNS = 20
 
@@ -19,6 +20,10 @@ class OverviewRow:
     last_run_at: datetime | None = None
     latest: Run | None = None  # latest finished run
     pass_rates: list[float] = field(default_factory=list)  # oldest first
+
+    @property
+    def not_runnable(self) -> str | None:
+        return not_runnable_reason(self.suite)
 
     @property
     def recent_pass_rate(self) -> float | None:

@@ -53,14 +53,19 @@ class NotRunnable(ValueError):
     """A suite Goldpath cannot run: it holds imported results, or it has no version."""
 
 
-def ensure_runnable(suite: Suite) -> None:
-    """The one rule for every way to start a run (page, API, schedule, command)."""
+def not_runnable_reason(suite: Suite) -> str | None:
+    """Why no run of ``suite`` can be started, or None: the one rule for every way to start
+    one (page, API, schedule, command), and for whether pages offer *Run now* and *Rerun*."""
     if suite.origin == Suite.Origin.IMPORT:
-        raise NotRunnable(
-            f"suite {suite.name!r} holds results imported from CI; Goldpath has no checks of its own to run for it"
-        )
+        return f"suite {suite.name!r} holds results imported from CI; Goldpath has no checks of its own to run for it"
     if suite.current_version_id is None:
-        raise NotRunnable(f"suite {suite.name!r} has no loaded version; load its suite file first")
+        return f"suite {suite.name!r} has no loaded version; load its suite file first"
+    return None
+
+
+def ensure_runnable(suite: Suite) -> None:
+    if reason := not_runnable_reason(suite):
+        raise NotRunnable(reason)
 
 
 def transition(run: Run, to: str, **fields) -> bool:
@@ -153,6 +158,7 @@ def rerun_test_cases(parent: Run, scope: str, *, category_id: int | None = None,
 def create_rerun(parent: Run, scope: str, user, *, category_id=None, test_case_id=None, request_key=None) -> Run:
     """A child run of ``parent`` over ``scope`` (all, failed, a category or one test), of
     the suite version ``parent`` ran."""
+    ensure_runnable(parent.suite)  # before choosing checks: an imported run has none of its own
     test_cases = rerun_test_cases(parent, scope, category_id=category_id, test_case_id=test_case_id)
     return create_run(
         parent.suite,
