@@ -1,5 +1,6 @@
 """Suites page: every suite with its checks, categories, impact tags and versions, and the
-suite files that do not validate (their suites keep their current version)."""
+suite files that do not validate (their suites keep their current version). DevOps set a
+suite's impact tags here; each save is a new version."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,8 +18,8 @@ from django.views.decorators.http import require_POST
 
 from probes.suite.loader import SuiteFileError, load_suite_file, suite_from_definition
 from runs import roles
-from runs.models import Suite
-from runs.suites import declared_name, load_all_suites, suite_files
+from runs.models import ImpactTag, Suite
+from runs.suites import TagSetting, declared_name, load_all_suites, retag_suite, suite_files
 
 
 @dataclass
@@ -101,6 +103,7 @@ def suite_page(request, name: str, number: int | None = None):
             "invalid": invalid,
             "test_cases": test_cases,
             "tags": suite.impact_tags.all(),
+            "can_edit_tags": roles.can(request.user, roles.CONFIGURE) and suite.current_version is not None,
             "categories": suite.categories.annotate(checks=Count("test_cases", filter=Q(test_cases__active=True))),
         },
     )
@@ -115,3 +118,41 @@ def suites_reload(request):
     for path, error in report.errors.items():
         messages.error(request, f"{path.name} was not loaded (its suite keeps its current version): {error}")
     return redirect("dashboard-suites")
+
+
+class TagForm(forms.Form):
+    original = forms.CharField(widget=forms.HiddenInput, required=False)
+    name = forms.CharField(max_length=100)
+    mrr = forms.IntegerField(label="MRR ($ a month)", min_value=0, max_value=2**31 - 1)
+    severity = forms.ChoiceField(choices=ImpactTag.Severity.choices, initial=ImpactTag.Severity.MEDIUM)
+    description = forms.CharField(required=False)
+
+
+TagFormSet = forms.formset_factory(TagForm, extra=1, can_delete=True)
+
+
+@roles.permission_required(roles.CONFIGURE)
+def suite_tags(request, name: str):
+    suite = get_object_or_404(
+        Suite.objects.select_related("current_version"),
+        name=name,
+        origin=Suite.Origin.PROBE,
+        current_version__isnull=False,
+    )
+    initial = [
+        {"original": tag["name"], "severity": "medium", "description": "", **tag}
+        for tag in suite.definition.get("impact_tags", [])
+    ]
+    formset = TagFormSet(request.POST or None, initial=initial)
+    problems: list[str] = []
+    if request.method == "POST" and formset.is_valid():
+        kept = [form.cleaned_data for form in formset if form.cleaned_data and not form.cleaned_data["DELETE"]]
+        tags = [TagSetting(**{k: v for k, v in data.items() if k != "DELETE"}) for data in kept]
+        try:
+            saved = retag_suite(suite, tags, request.user)
+        except SuiteFileError as exc:
+            problems = exc.lines
+        else:
+            messages.success(request, f"Impact tags saved: version {saved.current_version.number} is current.")
+            return redirect("dashboard-suite", name=suite.name)
+    return render(request, "dashboard/suite_tags.html", {"suite": suite, "formset": formset, "problems": problems})

@@ -28,6 +28,7 @@ urlpatterns = [
     path("suites/", suites.suites_page, name="dashboard-suites"),
     path("suites/reload/", suites.suites_reload, name="dashboard-suites-reload"),
     path("suites/<slug:name>/", suites.suite_page, name="dashboard-suite"),
+    path("suites/<slug:name>/tags/", suites.suite_tags, name="dashboard-suite-tags"),
     path("suites/<slug:name>/versions/<int:number>/", suites.suite_page, name="dashboard-suite-version"),
     path("environments/", environments.environments_page, name="dashboard-environments"),
     path("environments/new/", environments.environment_edit, name="dashboard-environment-new"),

@@ -3,6 +3,7 @@ makes it current; a file that does not validate changes nothing (the current ver
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,6 +99,44 @@ def load_suite_path(path: Path, user: AbstractBaseUser | None = None) -> Suite:
 def load_suite_text(text: str, source_name: str, user: AbstractBaseUser | None = None) -> Suite:
     """A suite uploaded as text (the API): validated the same way as a file."""
     return store_suite(parse_suite(text, source_name), source_name, user)
+
+
+@dataclass(frozen=True)
+class TagSetting:
+    """An impact tag as DevOps set it; ``original`` is its name in the current version
+    (empty for a new tag)."""
+
+    original: str
+    name: str
+    mrr: int
+    severity: str
+    description: str = ""
+
+
+def retag_suite(suite: Suite, tags: list[TagSetting], user: AbstractBaseUser) -> Suite:
+    """Make a version of ``suite`` whose impact tags are ``tags``: a renamed tag stays on its
+    checks, a tag left out leaves them. The result is validated as a suite file is
+    (SuiteFileError lists the problems) and stored as a new version by ``user``; a load of the
+    suite's file makes the file's version current again, so its source is shown to copy."""
+    assert suite.current_version is not None
+    definition = copy.deepcopy(suite.current_version.definition)
+    before = {tag["name"]: tag for tag in definition.get("impact_tags", [])}
+    renamed = {tag.original: tag.name for tag in tags if tag.original in before}
+    written = []
+    for tag in tags:
+        entry = dict(before.get(tag.original, {}), name=tag.name, mrr=tag.mrr)
+        if tag.severity != entry.get("severity", "medium"):
+            entry["severity"] = tag.severity
+        if tag.description != entry.get("description", ""):
+            entry["description"] = tag.description
+        written.append(entry)
+    definition["impact_tags"] = written
+    for check in definition.get("checks", []):
+        if "impact" in check:
+            check["impact"] = [renamed[name] for name in check["impact"] if name in renamed]
+    label = f"impact tags edited by {user.get_username()}"
+    text = yaml.safe_dump(definition, sort_keys=False, allow_unicode=True)
+    return store_suite(parse_suite(text, label), label, user)
 
 
 def suite_files(directory: Path | None = None) -> list[Path]:

@@ -72,6 +72,8 @@ PAGES = [
     Endpoint("GET", "/environments/", READ, 200),
     Endpoint("GET", "/environments/new/", CONFIGURE, 200),
     Endpoint("GET", "/environments/staging/", CONFIGURE, 200),
+    Endpoint("GET", "/suites/web/tags/", CONFIGURE, 200),
+    Endpoint("GET", "/schedules/", CONFIGURE, 200),
 ]
 ACTIONS = [
     Endpoint("POST", "/run-now/", RUN, 302, "run_now"),
