@@ -36,6 +36,10 @@ from runs.reporting import as_ran, load_results, result_facts, tag_mrr
 logger = logging.getLogger(__name__)
 
 EXECUTE_RUN_TASK = "runs.execute_run"
+NOT_DISPATCHED = (
+    "Not dispatched: the task queue is not accepting work. Ask an operator to check the workers' "
+    "broker (the server's log says why), then rerun."
+)
 MAX_MESSAGE_CHARS = 10_000
 OUTCOME_COUNTERS = {
     Result.Outcome.PASSED: "passed",
@@ -189,15 +193,18 @@ def dispatch_run(run: Run, raise_error: bool = True) -> None:
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
         )
     except Exception as exc:  # kombu raises OperationalError, OSError and more for a dead broker
-        broker = maybe_sanitize_url(settings.CELERY_BROKER_URL)
-        message = (
-            f"Not dispatched: the Celery broker at {broker} could not be reached ({exc}). "
-            "Start the broker or fix CELERY_BROKER_URL, then rerun."
+        # The broker's address and the error (a file path on the server, a host name) are
+        # for the operator's log; the run, its page and the API say what to do.
+        logger.error(
+            "run %s not dispatched: the Celery broker at %s could not be reached (%s). "
+            "Start the broker or fix CELERY_BROKER_URL.",
+            run.pk,
+            maybe_sanitize_url(settings.CELERY_BROKER_URL),
+            exc,
         )
-        logger.warning("run %s: %s", run.pk, message)
-        transition(run, RunStatus.ERROR, status_message=message, finished_at=timezone.now())
+        transition(run, RunStatus.ERROR, status_message=NOT_DISPATCHED, finished_at=timezone.now())
         if raise_error:
-            raise DispatchError(message) from exc
+            raise DispatchError(NOT_DISPATCHED) from exc
 
 
 def claim_run(run_id: int, worker: str) -> Run | None:

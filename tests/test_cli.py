@@ -84,7 +84,7 @@ def test_it_ends_the_run_as_error_when_the_broker_is_unreachable():
     assert "Start the broker or fix CELERY_BROKER_URL" in process.stderr
     run = Run.objects.get()
     assert run.status == RunStatus.ERROR
-    assert "could not be reached" in run.status_message
+    assert run.status_message.startswith("Not dispatched: the task queue is not accepting work.")
 
 
 @pytest.mark.django_db(transaction=True)
