@@ -88,6 +88,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "dashboard.bodylimit.RequestBodyLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "dashboard.access.RoleRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

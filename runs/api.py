@@ -2,19 +2,24 @@
 
 Authenticated by an API token (``Authorization: Bearer gp_…``) or the browser session
 (which then needs the CSRF token on writes). A token acts with its user's role.
-The OpenAPI schema is at /api/v1/openapi.json, the docs page at /api/v1/docs.
+A user with no role gets 403 everywhere. The OpenAPI schema (/api/v1/openapi.json) and the
+docs page (/api/v1/docs) are for the same users: a token's or a session's with a role.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from ninja import File, Form, NinjaAPI, Path, Query, Schema, Status
+from ninja import File, Form, Header, NinjaAPI, Path, Query, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
 from ninja.security import HttpBearer, SessionAuth
@@ -30,12 +35,21 @@ from runs.reporting import build_report, report_json
 from runs.services import DispatchError, NothingToRerun, NotRunnable, create_rerun, create_run
 from runs.suites import SuiteRefused, load_suite_text
 
+NO_ROLE = "Your account has no role yet; ask an administrator to give you one (Manager, DevOps or Engineer)."
+
+
+def require_role(user) -> None:
+    """Every endpoint reads what a Manager reads: a user with no role may read nothing."""
+    if not roles.can(user, roles.READ):
+        raise HttpError(403, NO_ROLE)
+
 
 class TokenAuth(HttpBearer):
     def authenticate(self, request, token: str):
         user = tokens.authenticate(token)
         if user is not None:
             request.user = user
+            require_role(user)
         return user
 
 
@@ -66,10 +80,26 @@ def upload_for(request) -> Upload | None:
 
 def request_user(request):
     """The user an API request acts as, its token's or its session's (None: neither)."""
-    user = TokenAuth()(request)
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    user = tokens.authenticate(token) if scheme.lower() == "bearer" else None
     if user is None and request.user.is_authenticated:
         user = request.user
     return user
+
+
+def docs_for_roles(view):
+    """The docs page and the schema: a login first, then a role, as for every endpoint."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        user = request_user(request)
+        if user is None:
+            return redirect_to_login(request.get_full_path())
+        if not roles.can(user, roles.READ):
+            raise PermissionDenied(NO_ROLE)
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 class LoggedInSession(SessionAuth):
@@ -79,7 +109,10 @@ class LoggedInSession(SessionAuth):
     def __call__(self, request):
         if not request.user.is_authenticated:
             return None
-        return super().__call__(request)
+        user = super().__call__(request)
+        if user is not None:
+            require_role(user)
+        return user
 
 
 api = NinjaAPI(
@@ -88,7 +121,32 @@ api = NinjaAPI(
     description="Golden-path run history: runs, reruns, JUnit/pytest imports, test history, MRR at risk.",
     auth=[TokenAuth(), LoggedInSession()],
     urls_namespace="api",
+    docs_decorator=docs_for_roles,
 )
+
+# A CI step that retries a POST sends the same key again and gets the run the first one
+# started, not a second run.
+IdempotencyKey = Header(
+    None,
+    alias="Idempotency-Key",
+    max_length=255,
+    description="Repeat it to get the run the first request with it started (per user)",
+)
+
+
+def request_key(request, idempotency_key: str | None) -> str | None:
+    """The Run.request_key of an ``Idempotency-Key``: scoped to its user, so two users'
+    keys never meet, and of a fixed length whatever the key's."""
+    if not idempotency_key:
+        return None
+    return hashlib.sha256(f"api:{request.user.pk}:{idempotency_key}".encode()).hexdigest()
+
+
+def _not_replayed_elsewhere(run: Run, **expected: Any) -> Run:
+    """A key reused for another request is refused, not answered with an unrelated run."""
+    if any(getattr(run, field) != value for field, value in expected.items()):
+        raise HttpError(422, "this Idempotency-Key was already used for another request")
+    return run
 
 
 class ErrorOut(Schema):
@@ -235,9 +293,11 @@ def _queued(run: Run):
 
 
 @api.post(
-    "/runs", response={202: RunOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 503: ErrorOut}, summary="Start a run"
+    "/runs",
+    response={202: RunOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut, 503: ErrorOut},
+    summary="Start a run",
 )
-def start_run(request, body: RunRequest):
+def start_run(request, body: RunRequest, idempotency_key: str | None = IdempotencyKey):
     _require(request, roles.RUN)
     suite = Suite.objects.filter(name=body.suite).first()
     if suite is None:
@@ -246,19 +306,26 @@ def start_run(request, body: RunRequest):
     if environment is None:
         raise HttpError(404, f"no environment named {body.environment!r}")
     try:
-        return _queued(create_run(suite, environment, user=request.user, trigger=Run.Trigger.API))
+        run = create_run(
+            suite,
+            environment,
+            user=request.user,
+            trigger=Run.Trigger.API,
+            request_key=request_key(request, idempotency_key),
+        )
     except NotRunnable as exc:
         raise HttpError(400, str(exc)) from None
     except DispatchError as exc:
         raise HttpError(503, str(exc)) from None
+    return _queued(_not_replayed_elsewhere(run, suite_id=suite.pk, environment_id=environment.pk, parent_id=None))
 
 
 @api.post(
     "/runs/{int:run_id}/rerun",
-    response={202: RunOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 503: ErrorOut},
+    response={202: RunOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut, 503: ErrorOut},
     summary="Rerun all, the failed checks, a category or one check of a run",
 )
-def rerun(request, run_id: int, body: RerunRequest):
+def rerun(request, run_id: int, body: RerunRequest, idempotency_key: str | None = IdempotencyKey):
     _require(request, roles.RERUN)
     parent = _run(run_id)
     category_id = test_case_id = None
@@ -267,12 +334,19 @@ def rerun(request, run_id: int, body: RerunRequest):
     if body.test_case:
         test_case_id = get_object_or_404(parent.suite.test_cases, node_id=body.test_case).pk
     try:
-        child = create_rerun(parent, body.scope, request.user, category_id=category_id, test_case_id=test_case_id)
+        child = create_rerun(
+            parent,
+            body.scope,
+            request.user,
+            category_id=category_id,
+            test_case_id=test_case_id,
+            request_key=request_key(request, idempotency_key),
+        )
     except (NothingToRerun, NotRunnable) as exc:
         raise HttpError(400, str(exc)) from None
     except DispatchError as exc:
         raise HttpError(503, str(exc)) from None
-    return _queued(child)
+    return _queued(_not_replayed_elsewhere(child, parent_id=parent.pk, scope=body.scope))
 
 
 @api.post(

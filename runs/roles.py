@@ -1,6 +1,6 @@
 """Roles are Django groups; what each may do is decided here and nowhere else.
 
-Manager: read every page and export. DevOps: read, export, start runs, configure
+Manager: read every page and export (a login with no role: nothing). DevOps: read, export, start runs, configure
 environments, suites, tags and schedules, write notes and moderate anyone's. Engineer: read,
 start runs, rerun, write notes (and edit their own).
 Superusers may do everything.
@@ -18,7 +18,9 @@ ROLES = (MANAGER, DEVOPS, ENGINEER)
 
 RUN, RERUN, NOTES, EXPORT, CONFIGURE = "run", "rerun", "notes", "export", "configure"
 MODERATE = "moderate notes"
+READ = "read"
 ALLOWED: dict[str, set[str]] = {
+    READ: {MANAGER, DEVOPS, ENGINEER},  # a login with no role reads nothing (pages and API)
     RUN: {ENGINEER, DEVOPS},
     RERUN: {ENGINEER},
     NOTES: {ENGINEER, DEVOPS},

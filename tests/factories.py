@@ -2,6 +2,7 @@
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from runs.models import Category, Environment, ImpactTag, Result, Run, Suite, SuiteVersion, TestCase
@@ -11,9 +12,16 @@ class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
     password = factory.django.Password("correct horse battery staple")
+
+    @factory.post_generation
+    def role(user, create, role, **kwargs):
+        """``role="Manager"`` puts the user in that role's group: a login with no role reads nothing."""
+        if create and role:
+            user.groups.add(Group.objects.get_or_create(name=role)[0])  # a flush removes the seeded groups
 
 
 class EnvironmentFactory(factory.django.DjangoModelFactory):

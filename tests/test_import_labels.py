@@ -37,7 +37,7 @@ def measured() -> Run:
 
 
 def test_the_run_page_says_an_import_was_not_measured_by_goldpath(client, imported, measured):
-    client.force_login(UserFactory())
+    client.force_login(UserFactory(role="Manager"))
     note = escape(Run.IMPORTED_NOTE)
     assert note in client.get(imported.get_absolute_url()).content.decode()
     assert note not in client.get(measured.get_absolute_url()).content.decode()

@@ -27,7 +27,7 @@ def no_login_failures_counted():
 
 @pytest.fixture
 def user(db):
-    return UserFactory(username="ops")
+    return UserFactory(username="ops", role="Manager")
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_it_says_how_to_start_when_there_are_no_runs(signed_in):
 
 @pytest.mark.django_db(transaction=True)
 def test_it_reports_a_run_from_the_worker(celery_worker, golden_path, target_factory, environment_for, client):
-    client.force_login(UserFactory())
+    client.force_login(UserFactory(role="Manager"))
     server = target_factory(["close-after-send"])
     run = wait_for(create_run(golden_path, environment_for(server, name="staging")))
     response = client.get(f"/runs/{run.pk}/")

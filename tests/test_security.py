@@ -19,7 +19,7 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.mark.django_db
 def test_pages_send_security_headers(client):
-    client.force_login(UserFactory())
+    client.force_login(UserFactory(role="Manager"))
     response = client.get("/")
     csp = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-eval" not in csp

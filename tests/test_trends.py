@@ -215,7 +215,7 @@ def test_it_dates_a_tag_at_risk_from_the_start_of_its_current_streak(suite):
 
 @pytest.fixture
 def signed_in(client, db):
-    client.force_login(UserFactory(username="manager"))
+    client.force_login(UserFactory(username="manager", role="Manager"))
     return client
 
 
