@@ -157,6 +157,14 @@ class SuiteVersion(models.Model):
     source_path = models.CharField(max_length=500, blank=True)
     created = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    based_on = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="For a version edited in the dashboard: the loaded version the edit started from.",
+    )
 
     class Meta:
         ordering = ["suite", "-number"]

@@ -26,8 +26,17 @@ class SuiteRefused(ValueError):
 
 
 @transaction.atomic
-def store_suite(loaded: LoadedSuite, source_path: str = "", user: AbstractBaseUser | None = None) -> Suite:
-    """Make ``loaded`` the suite's current version (a new one if its content is new)."""
+def store_suite(
+    loaded: LoadedSuite,
+    source_path: str = "",
+    user: AbstractBaseUser | None = None,
+    based_on: SuiteVersion | None = None,
+) -> Suite:
+    """Make ``loaded`` the suite's current version (a new one if its content is new).
+
+    ``based_on`` marks a dashboard edit of that loaded version. Loading the file the edit
+    started from, unchanged, keeps the edit current: otherwise every deploy (``load_suites``)
+    would quietly undo what DevOps set. Once the file changes, the file wins."""
     model = loaded.model
     suite, _ = Suite.objects.select_for_update().get_or_create(
         name=model.name, defaults={"title": model.title or model.name, "origin": Suite.Origin.PROBE}
@@ -37,7 +46,11 @@ def store_suite(loaded: LoadedSuite, source_path: str = "", user: AbstractBaseUs
             f"suite {suite.name!r} holds imported CI results; a suite file cannot take its name "
             "(rename the file's suite)"
         )
-    version = suite.versions.filter(digest=loaded.digest).first()
+    if based_on is None and _edit_of(suite.current_version, loaded.digest):
+        model = suite_from_definition(suite.current_version.definition)
+        version = suite.current_version
+    else:
+        version = suite.versions.filter(digest=loaded.digest).first()
     if version is None:
         number = (suite.versions.aggregate(last=Max("number"))["last"] or 0) + 1
         version = SuiteVersion.objects.create(
@@ -48,15 +61,22 @@ def store_suite(loaded: LoadedSuite, source_path: str = "", user: AbstractBaseUs
             source=loaded.source,
             source_path=source_path,
             created_by=user,
+            based_on=based_on,
         )
     suite.title = model.title or model.name
     suite.description = model.description
     suite.current_version = version
-    suite.source_path = source_path
+    if based_on is None:  # an edit keeps the file it came from
+        suite.source_path = source_path
     suite.loaded_at = timezone.now()
     suite.save()
     _sync_rows(suite, model)
     return suite
+
+
+def _edit_of(version: SuiteVersion | None, digest: str) -> bool:
+    """Whether ``version`` is a dashboard edit of the content whose digest is ``digest``."""
+    return version is not None and version.based_on is not None and version.based_on.digest == digest
 
 
 def _sync_rows(suite: Suite, model: SuiteModel) -> None:
@@ -116,8 +136,9 @@ class TagSetting:
 def retag_suite(suite: Suite, tags: list[TagSetting], user: AbstractBaseUser) -> Suite:
     """Make a version of ``suite`` whose impact tags are ``tags``: a renamed tag stays on its
     checks, a tag left out leaves them. The result is validated as a suite file is
-    (SuiteFileError lists the problems) and stored as a new version by ``user``; a load of the
-    suite's file makes the file's version current again, so its source is shown to copy."""
+    (SuiteFileError lists the problems) and stored as a new version by ``user``. It stays
+    current through loads of the unchanged file; when the file changes, the file's version
+    becomes current, so the page shows the edit's source to copy into the file."""
     assert suite.current_version is not None
     definition = copy.deepcopy(suite.current_version.definition)
     before = {tag["name"]: tag for tag in definition.get("impact_tags", [])}
@@ -136,7 +157,8 @@ def retag_suite(suite: Suite, tags: list[TagSetting], user: AbstractBaseUser) ->
             check["impact"] = [renamed[name] for name in check["impact"] if name in renamed]
     label = f"impact tags edited by {user.get_username()}"
     text = yaml.safe_dump(definition, sort_keys=False, allow_unicode=True)
-    return store_suite(parse_suite(text, label), label, user)
+    based_on = suite.current_version.based_on or suite.current_version  # the loaded version, through earlier edits
+    return store_suite(parse_suite(text, label), label, user, based_on=based_on)
 
 
 def suite_files(directory: Path | None = None) -> list[Path]:

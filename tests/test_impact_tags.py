@@ -145,3 +145,20 @@ def test_only_devops_reach_the_configuration_pages(shop, devops, path, role):
     EnvironmentFactory(name="staging")
     assert devops.get(path).status_code == 200
     assert member(role).get(path).status_code == 403
+
+
+def test_loading_the_unchanged_file_keeps_the_dashboard_edit_current(shop, devops):
+    devops.post(URL, tags_form(("Checkout", "Checkout", "250000", "high"), ("Search", "Search", "5000", "low")))
+    edited = current(shop)
+    load_suite_text(SUITE, "shop.yaml")  # a deploy's load_suites, the file as it was
+    assert current(shop) == edited
+    assert shop.impact_tags.get(name="Checkout").mrr == 250000 and shop.source_path == "shop.yaml"
+    devops.post(URL, tags_form(("Checkout", "Checkout", "300000", "high"), ("Search", "Search", "5000", "low")))
+    load_suite_text(SUITE, "shop.yaml")  # an edit of an edit still starts from the file
+    assert shop.impact_tags.get(name="Checkout").mrr == 300000
+
+
+def test_a_changed_file_wins_over_the_dashboard_edit(shop, devops):
+    devops.post(URL, tags_form(("Checkout", "Checkout", "250000", "high"), ("Search", "Search", "5000", "low")))
+    load_suite_text(SUITE.replace("mrr: 5000", "mrr: 7000"), "shop.yaml")
+    assert [(t["name"], t["mrr"]) for t in current(shop)["impact_tags"]] == [("Checkout", 120000), ("Search", 7000)]
