@@ -8,6 +8,7 @@ GOLDPATH_DATA_DIR), so a new user needs no servers. Production sets DATABASE_URL
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -182,17 +183,13 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # Failed logins are limited per user name and per address (dashboard/login.py), as
-# "count/period" (10/15m: ten failures in fifteen minutes). Several
-# web processes need a shared cache for that: set GOLDPATH_CACHE_URL=redis://host:6379/1.
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    if not os.environ.get("GOLDPATH_CACHE_URL")
-    else {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["GOLDPATH_CACHE_URL"]}
-}
+# "count/period" (10/15m: ten failures in fifteen minutes), counted in the cache (CACHES,
+# below), which every web process shares.
 LOGIN_RATE = os.environ.get("GOLDPATH_LOGIN_RATE", "10/15m")
 LOGIN_RATE_PER_ADDRESS = os.environ.get("GOLDPATH_LOGIN_RATE_PER_ADDRESS", "50/15m")
-# One web process on the embedded set-up shares its memory cache with itself; with several,
-# GOLDPATH_CACHE_URL gives them one.
+# django_ratelimit's checks know nothing of Django's own Redis cache (its increments are
+# atomic) and distrust the file cache of the embedded set-up (shared by its processes, but
+# two failures at the same instant may count as one).
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 # Celery. The default broker needs no server: messages are files under DATA_DIR/broker.
@@ -221,6 +218,40 @@ CELERY_TASK_ALWAYS_EAGER = False
 # sessions) can share one broker with different names.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("GOLDPATH_QUEUE") or "goldpath"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+
+def _cache_url() -> str | None:
+    """GOLDPATH_CACHE_URL, else the Redis broker's server on the next database number: a
+    cache that every web process shares without another setting, and whose ``clear()``
+    (``FLUSHDB``) can never empty the broker's queues."""
+    if url := os.environ.get("GOLDPATH_CACHE_URL"):
+        return url
+    broker = urlsplit(CELERY_BROKER_URL)
+    if broker.scheme not in ("redis", "rediss"):
+        return None
+    try:
+        db = int(broker.path.strip("/") or 0)
+    except ValueError:
+        raise ImproperlyConfigured(f"CELERY_BROKER_URL names no Redis database number: {broker.path!r}") from None
+    if db >= 15:
+        raise ImproperlyConfigured(f"the Redis broker uses database {db}, the last one; set GOLDPATH_CACHE_URL")
+    return urlunsplit(broker._replace(path=f"/{db + 1}"))
+
+
+# Shared by every web process (login limits): Redis (keys prefixed by the queue's name, so
+# installations sharing a server keep apart), else files under DATA_DIR, which the
+# processes of one machine share (the embedded set-up, gunicorn -w 2 in the demo).
+CACHE_URL = _cache_url()
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CACHE_URL,
+        "KEY_PREFIX": CELERY_TASK_DEFAULT_QUEUE,
+    }
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(DATA_DIR / "cache")}
+}
+
 # A whole suite run must end well within this; probes have their own shorter timeouts.
 GOLDPATH_RUN_TIME_LIMIT = envint("GOLDPATH_RUN_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = GOLDPATH_RUN_TIME_LIMIT
