@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from probes.net import refused_host
 from probes.runtime import websocket_origin
+from runs.analysis.classification import backtracking_shape
 from runs.fields import OrderedJSONField
 
 
@@ -454,6 +455,8 @@ def validate_regex(value: str) -> None:
         regex.compile(value)
     except regex.error as exc:
         raise ValidationError(f"not a valid regular expression: {exc}") from None
+    if problem := backtracking_shape(value):
+        raise ValidationError(problem)
 
 
 def validate_rule_details(value: object) -> None:

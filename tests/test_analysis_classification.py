@@ -2,10 +2,26 @@
 message of an imported result. Pure functions, no database; the engine's real failures are
 classified in test_probes.py."""
 
+import time
+
 import pytest
+import regex
+from django.core.exceptions import ValidationError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from probes.failures import CODES
-from runs.analysis.classification import BUILTIN_RULES, UNCLASSIFIED, Rule, classify, close_codes, label_of
+from runs.analysis import classification
+from runs.analysis.classification import (
+    BUILTIN_RULES,
+    MESSAGE_EXCERPT,
+    UNCLASSIFIED,
+    Rule,
+    classify,
+    close_codes,
+    label_of,
+)
+from runs.models import validate_regex
 
 
 def failure(code: str, **details) -> dict:
@@ -147,6 +163,132 @@ def test_a_regex_only_sees_the_start_of_a_long_message():
     tail = "x" * 10_000 + " connection refused"
     assert classify(tail, None) == UNCLASSIFIED
     assert classify("connection refused" + "x" * 10_000, None) == "connection-refused"
+
+
+# --- issue 14 row 4: messages written to make regexes backtrack ------------------------------
+
+OVER_A_LIMIT = Rule("over-a-limit", "Over a limit", message_regex=r"over the .* limit")  # as an admin wrote it
+
+
+def adversarial(i: int) -> str:
+    """20 KB that `over the .* limit` backtracks over quadratically, distinct per failure."""
+    return "".join(f"{i}.{j} over the target missed: " for j in range(700))
+
+
+class CountingPattern:
+    def __init__(self, pattern: regex.Pattern[str], searched: list[int]) -> None:
+        self.pattern, self.searched = pattern, searched
+
+    def search(self, text: str, **options: object) -> regex.Match[str] | None:
+        self.searched.append(len(text))
+        return self.pattern.search(text, **options)
+
+
+@pytest.fixture
+def searched(monkeypatch) -> list[int]:
+    """The length of each text a rule's regex was run on."""
+    lengths: list[int] = []
+    compiled = classification._compiled
+
+    def counting(pattern: str) -> classification._Compiled:
+        real = compiled(pattern)
+        return classification._Compiled(CountingPattern(real.pattern, lengths), real.needles)
+
+    monkeypatch.setattr(classification, "_compiled", counting)
+    return lengths
+
+
+def test_it_runs_no_regex_on_a_message_lacking_the_words_every_match_holds(searched):
+    rules = [OVER_A_LIMIT, *BUILTIN_RULES]
+    for i in range(1_000):
+        assert classify(adversarial(i), None, rules) == UNCLASSIFIED
+    assert searched == []  # before: 10 regexes over each 4 KB excerpt, the admin's backtracking ~0.5 ms
+
+
+def test_a_regex_whose_words_are_there_runs_once_on_the_excerpt(searched):
+    message = "a limit " + adversarial(1)  # ' limit' and 'over the ' both present: the regex decides
+    assert classify(message, None, [OVER_A_LIMIT]) == UNCLASSIFIED
+    assert searched == [MESSAGE_EXCERPT]
+
+
+def test_a_thousand_adversarial_failures_are_classified_well_under_a_second():
+    rules = [OVER_A_LIMIT, *BUILTIN_RULES]
+    messages = [adversarial(i) for i in range(1_000)]
+    started = time.perf_counter()
+    classes = {classify(message, None, rules) for message in messages}
+    assert classes == {UNCLASSIFIED}
+    assert time.perf_counter() - started < 1.0  # ~0.1 s; over 1 s when every regex ran on every excerpt
+
+
+def test_the_words_a_regex_needs_are_found_in_any_case():
+    assert classify("java.net.ConnectException: CONNECTION REFUSED", None) == "connection-refused"
+    assert classify("ſsl handshake failed", None) == "tls-error"  # long s: IGNORECASE reads it as an s
+    assert classify("\u212aelvin", None, [Rule("k", "K", message_regex="kelvin")]) == "k"  # the Kelvin sign
+
+
+PIECES = st.sampled_from(
+    [
+        "connection refused",
+        "Connection Reset",
+        "SSL",
+        "ſsl",
+        "timed out",
+        "timeout",
+        "HTTP 503",
+        "503 Bad Gateway",
+        "exceeds 12 bytes",
+        "too large",
+        "getaddrinfo",
+        "over the",
+        " limit",
+        "assert",
+        "but was",
+        "ß",
+        "ẞ",
+        "İ",
+        "\u212a",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(PIECES, st.text(max_size=5)), max_size=8).map(" ".join))
+def test_skipping_a_regex_for_missing_words_never_changes_what_it_finds(text):
+    for rule in [OVER_A_LIMIT, *BUILTIN_RULES]:
+        if rule.message_regex:
+            expected = regex.search(rule.message_regex, text, regex.IGNORECASE) is not None
+            assert rule.matches(text, None) == expected, rule.message_regex
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"(a+)+", r"(.*)*", r"(?:\w+\s?)+x", r"(a|a)*", r"(a|ab)+", r"(?:GET|GETS)+", r".*.*x", r"\d+\d*", r"(a+){2,}"],
+)
+def test_an_admin_cannot_save_a_regex_that_backtracks_without_end(pattern):
+    with pytest.raises(ValidationError, match="backtrack|every split"):
+        validate_regex(pattern)
+
+
+def test_an_admin_cannot_save_syntax_the_shape_check_cannot_read():
+    for pattern in (r"\p{L}+", r"[[:alpha:]]+", r"refused{e<=2}"):
+        with pytest.raises(ValidationError, match="common syntax"):
+            validate_regex(pattern)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        *(rule.message_regex for rule in BUILTIN_RULES if rule.message_regex),
+        r"over the .* limit",
+        r"(?:\d{1,3}\.){3}\d+",
+        r"(?:foo|bar)+",
+        r"\d+\s+ms",
+        r"[a-z]+[0-9]+",
+        r"\{\"status\": 5\d\d\}",
+    ],
+)
+def test_an_admin_can_save_the_regexes_rules_usually_hold(pattern):
+    validate_regex(pattern)
 
 
 def test_it_finds_close_codes_in_the_websocket_connections_of_the_evidence():

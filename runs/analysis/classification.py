@@ -5,14 +5,20 @@ rules match those, never the wording of messages. Imported results carry only th
 their tool wrote, which rules without a code match by a regex over its first 4 KB. Rules are
 data (the FailureRule model, editable in the admin, seeded with BUILTIN_RULES); the first
 rule that matches names the class, and the same class across checks and runs groups them.
+
+Messages may be written to make regexes backtrack (issue 14), so a regex runs only when the
+excerpt holds the literal words every match of it contains, and an admin cannot save one
+whose shape backtracks without end (backtracking_shape); a timeout is the net under both.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from re import _parser as sre  # type: ignore[attr-defined]  # the stdlib's regex parser; `regex` exposes none
 from typing import Any
 
 import regex
@@ -23,18 +29,218 @@ QUALIFIER_CHARS = 60
 
 
 REGEX_TIMEOUT_S = 0.05  # an admin's pattern that backtracks names nothing; it never stalls a worker
+_REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
+_ZERO_WIDTH = (sre.AT, sre.ASSERT, sre.ASSERT_NOT)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A rule's pattern and the strings any match must contain: ``needles`` holds groups of
+    case-folded literals, and a text holding no literal of some group cannot match, so most
+    rules are ruled out by substring checks (C speed, no backtracking) without running."""
+
+    pattern: regex.Pattern[str]
+    needles: tuple[frozenset[str], ...]
 
 
 @lru_cache(maxsize=512)
-def _regex(pattern: str) -> regex.Pattern[str]:
-    return regex.compile(pattern, regex.IGNORECASE)
+def _compiled(pattern: str) -> _Compiled:
+    return _Compiled(regex.compile(pattern, regex.IGNORECASE), tuple(_needles(_parsed(pattern) or [])))
+
+
+@lru_cache(maxsize=4)
+def _folded(excerpt: str) -> str:
+    """The excerpt case-folded once, however many rules look at it (classify hands every
+    rule the same excerpt object, so the cache is hit by identity). Full case folding maps
+    every character to what IGNORECASE treats it as, so a literal it lacks cannot match."""
+    return excerpt.casefold()
 
 
 def _searched(pattern: str, message: str) -> bool:
+    compiled, excerpt = _compiled(pattern), message[:MESSAGE_EXCERPT]
+    if compiled.needles:
+        folded = _folded(excerpt)
+        if not all(any(needle in folded for needle in group) for group in compiled.needles):
+            return False
     try:
-        return _regex(pattern).search(message[:MESSAGE_EXCERPT], timeout=REGEX_TIMEOUT_S) is not None
+        return compiled.pattern.search(excerpt, timeout=REGEX_TIMEOUT_S) is not None
     except TimeoutError:
         return False
+
+
+# `regex`'s fuzzy matching, which re reads as plain characters: a{e<=1}, (?:ab){1i+1d<3}
+_FUZZY = regex.compile(r"(?<!\\)\{[eisd\d<=+,\s]*[eisd][eisd\d<=+,\s]*\}")
+
+
+def _parsed(pattern: str) -> Any:
+    """The pattern's syntax tree as Python's re reads it, or None where `regex` (which runs
+    the rules) may read it otherwise: syntax re refuses, sets re warns it will read anew
+    ([[:alpha:]]), and fuzzy-match constraints."""
+    if _FUZZY.search(pattern):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        try:
+            return sre.parse(pattern)
+        except (sre.error, FutureWarning, OverflowError, RecursionError):
+            return None
+
+
+def _needles(items: Iterable[tuple[Any, Any]]) -> list[frozenset[str]]:
+    """Groups of literals a match of this sequence must contain (one of each group): its runs
+    of plain characters, those of groups and of repeats taken at least once, and for an
+    alternation the best group of each branch. Anything else is skipped, which only makes
+    the check weaker, never wrong."""
+    groups: list[frozenset[str]] = []
+    run: list[str] = []
+    for op, arg in [*items, (None, None)]:
+        if op is sre.LITERAL:
+            run.append(chr(arg))
+            continue
+        if run:
+            groups.append(frozenset({"".join(run).casefold()}))
+            run = []
+        if op is sre.SUBPATTERN:
+            groups += _needles(arg[3])
+        elif op is sre.ATOMIC_GROUP:
+            groups += _needles(arg)
+        elif op in _REPEATS and arg[0] >= 1:
+            groups += _needles(arg[2])
+        elif op is sre.BRANCH:
+            best = [max(_needles(b), key=lambda g: min(map(len, g)), default=frozenset()) for b in arg[1]]
+            if all(best):
+                groups.append(frozenset().union(*best))
+    return groups
+
+
+def backtracking_shape(pattern: str) -> str:
+    """Why a rule's pattern could take time exponential (or worse than quadratic) in the
+    text it reads, or "" when it has none of those shapes: checked when an admin saves a
+    rule, because a timeout per search still costs its 50 ms on each of 1,000 failures."""
+    tree = _parsed(pattern)
+    if tree is None:
+        return (
+            "It uses syntax Python's re module reads otherwise or not at all (rules are checked with it): "
+            "use the common syntax."
+        )
+    return _shape_problem(list(tree))
+
+
+def _shape_problem(items: list[tuple[Any, Any]]) -> str:
+    previous: tuple[int, int, list[Any]] | None = None  # the repeat just before, if the last item was one
+    for op, arg in items:
+        if op in _ZERO_WIDTH:
+            continue
+        if op not in _REPEATS:
+            previous = None
+            problem = next((found for part in _children(op, arg) if (found := _shape_problem(list(part)))), "")
+            if problem:
+                return problem
+            continue
+        _low, high, body = arg
+        if high > 1 and any(h > 1 and (_open(h) or _open(high)) for h in _inner_repeats(body)):
+            return "A repeat inside a repeat (like (a+)+ or (.*)*) can backtrack without end: repeat only one of them."
+        if high > 1 and _overlapping_branches(body):
+            return (
+                "A repeated alternation whose branches can start alike (like (a|a)* or (a|ab)+) can backtrack "
+                "without end: make the branches start differently, or use a character class."
+            )
+        if previous and _open(high) and _open(previous[1]) and _first(previous[2]) & _first(body):
+            return "Two repeats in a row over the same characters (like .*.* or \\d+\\d*) try every split: keep one."
+        if problem := _shape_problem(list(body)):
+            return problem
+        previous = arg
+    return ""
+
+
+def _children(op: Any, arg: Any) -> list[Any]:
+    if op is sre.SUBPATTERN:
+        return [arg[3]]
+    if op is sre.ATOMIC_GROUP:
+        return [arg]
+    if op is sre.BRANCH:
+        return list(arg[1])
+    return []
+
+
+def _open(high: int) -> bool:
+    return bool(high == sre.MAXREPEAT)
+
+
+def _inner_repeats(items: Iterable[tuple[Any, Any]]) -> list[int]:
+    """The maximum counts of the repeats anywhere inside ``items``."""
+    found: list[int] = []
+    for op, arg in items:
+        if op in _REPEATS:
+            found += [arg[1], *_inner_repeats(arg[2])]
+        for part in _children(op, arg):
+            found += _inner_repeats(part)
+    return found
+
+
+def _overlapping_branches(items: Iterable[tuple[Any, Any]]) -> bool:
+    for op, arg in items:
+        if op is sre.BRANCH:
+            firsts = [_first(branch) for branch in arg[1]]
+            if any(a & b for i, a in enumerate(firsts) for b in firsts[i + 1 :]):
+                return True
+        parts = [arg[2]] if op in _REPEATS else _children(op, arg)
+        if any(_overlapping_branches(part) for part in parts):
+            return True
+    return False
+
+
+# Characters that tell the usual classes apart (ASCII and Latin letters, digits, spaces,
+# punctuation): two first-character sets overlap if some of these are in both.
+_SAMPLE = frozenset(map(chr, range(0x250)))
+_CATEGORIES = {
+    sre.CATEGORY_DIGIT: str.isdecimal,
+    sre.CATEGORY_SPACE: str.isspace,
+    sre.CATEGORY_WORD: lambda c: c.isalnum() or c == "_",
+}
+_CATEGORIES |= {
+    sre.CATEGORY_NOT_DIGIT: lambda c: not c.isdecimal(),
+    sre.CATEGORY_NOT_SPACE: lambda c: not c.isspace(),
+    sre.CATEGORY_NOT_WORD: lambda c: not (c.isalnum() or c == "_"),
+}
+
+
+def _first(items: Iterable[tuple[Any, Any]]) -> frozenset[str]:
+    """The characters a match of ``items`` can start with, in either case (rules ignore
+    case); all of _SAMPLE when that could be anything, or when the start may be empty and
+    the text after it decides."""
+    for op, arg in items:
+        if op in _ZERO_WIDTH:
+            continue
+        if op is sre.LITERAL:
+            return _cased({chr(arg)})
+        if op is sre.IN:
+            return _cased(_in_set(arg))
+        if op in _REPEATS and arg[0] >= 1:
+            return _first(arg[2])
+        if op is sre.SUBPATTERN or op is sre.ATOMIC_GROUP or op is sre.BRANCH:
+            return frozenset().union(*(_first(part) for part in _children(op, arg)))
+        return _SAMPLE
+    return _SAMPLE
+
+
+def _in_set(items: list[tuple[Any, Any]]) -> set[str]:
+    """The sample characters a character class such as [a-z\\d_] matches (and its literals)."""
+    chars: set[str] = set()
+    for op, arg in items:
+        if op is sre.LITERAL:
+            chars.add(chr(arg))
+        elif op is sre.RANGE:
+            chars |= {c for c in _SAMPLE if arg[0] <= ord(c) <= arg[1]}
+        elif op is sre.CATEGORY and arg in _CATEGORIES:
+            chars |= set(filter(_CATEGORIES[arg], _SAMPLE))
+        elif op is not sre.NEGATE:
+            chars |= _SAMPLE
+    return set(_SAMPLE - chars) if items and items[0][0] is sre.NEGATE else chars
+
+
+def _cased(chars: set[str]) -> frozenset[str]:
+    return frozenset(chars | {c.swapcase() for c in chars})
 
 
 @dataclass(frozen=True)
@@ -156,8 +362,9 @@ BUILTIN_RULES: tuple[Rule, ...] = (
 
 
 def classify(message: str, failure: Mapping[str, Any] | None, rules: Sequence[Rule] = BUILTIN_RULES) -> str:
-    """The class of the first rule that matches, or ``unclassified``."""
-    message = message or ""
+    """The class of the first rule that matches, or ``unclassified``. Every rule is shown the
+    same excerpt, so it is cut and case-folded once."""
+    message = (message or "")[:MESSAGE_EXCERPT]
     for rule in rules:
         if rule.matches(message, failure):
             return rule.class_name(failure)
