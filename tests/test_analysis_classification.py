@@ -95,6 +95,8 @@ def test_a_normal_close_before_any_send_is_not_a_close_after_send():
         ("message-too-big", "payload size 2000000 is too large"),
         ("assertion", "AssertionError: assert 1 == 2"),
         ("assertion", "expected:<3> but was:<4>"),
+        ("unclassified", "ModuleNotFoundError: No module named 'shop'"),  # ENOTFOUND only as a word
+        ("connection-reset", "Error: read ECONNRESET"),
     ],
 )
 def test_it_names_the_class_of_an_imported_failure_from_its_message(expected, message):

@@ -341,16 +341,22 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         "ws.close_code ws.not_closed ws.handshake_accepted",
     ),
     Rule(
-        "dns-failure", "DNS failure", code="net.dns", message_regex=r"name or service not known|getaddrinfo|ENOTFOUND"
+        "dns-failure",
+        "DNS failure",
+        code="net.dns",
+        message_regex=r"name or service not known|getaddrinfo|\bENOTFOUND\b",
     ),
     Rule(
-        "connection-refused", "Connection refused", code="net.refused", message_regex=r"connection refused|ECONNREFUSED"
+        "connection-refused",
+        "Connection refused",
+        code="net.refused",
+        message_regex=r"connection refused|\bECONNREFUSED\b",
     ),
     Rule(
         "connection-reset",
         "Connection reset by the server",
         code="net.reset",
-        message_regex=r"connection reset|ECONNRESET",
+        message_regex=r"connection reset|\bECONNRESET\b",
     ),
     Rule("tls-error", "TLS error", code="net.tls", message_regex=r"\bTLS\b|\bSSL\b|certificate verify"),
     Rule("host-not-allowed", "Host outside the environment's allowlist", code="net.not_allowed"),
