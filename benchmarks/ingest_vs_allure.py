@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import resource
 import shutil
@@ -45,7 +44,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import BASE_DIR, PYTHON, describe_backends, manage, throwaway_env  # noqa: E402
+from _bench import BASE_DIR, PYTHON, describe_backends, load_line, manage, throwaway_env  # noqa: E402
 
 ALLURE_DIR = BASE_DIR / "benchmarks" / ".allure"
 ALLURES = {  # name: (npm package, version, directory under .allure, summary reader)
@@ -133,12 +132,15 @@ def measured(cmd: list[str], env: dict | None = None, cwd: Path | None = None, t
 def child_import(path: str, suite: str) -> None:
     """In the child: set Django up, then import ``path`` and print figures as JSON.
 
-    The import's steps are timed by wrapping them (behaviour unchanged): parsing, creating
-    the test cases, storing the results, ``finish_run`` (the run's analysis)."""
+    The import's steps are timed by wrapping them (behaviour unchanged). It parses and
+    stores batch by batch, so each step's time is summed over the batches: parsing, matching
+    and creating the test cases, storing the results, ``finish_run`` (the run's analysis),
+    the commit, and the rest (the facts each result is analysed by, the tally)."""
     import django
 
     django.setup()
     import runs.importers as importers
+    from runs.importers.store import ImportWriter
 
     def peak_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -149,42 +151,51 @@ def child_import(path: str, suite: str) -> None:
                 return int(line.split()[1]) / 1024
         return peak_mb()
 
-    marks: list[tuple[str, float, float]] = []
+    spent = dict.fromkeys(["parse", "test cases", "results", "finish_run"], 0.0)
 
-    def mark(label: str) -> None:
-        marks.append((label, time.perf_counter(), peak_mb()))
-
-    def around(function, before: str | None, after: str):
+    def timed(label: str, function):
         def wrapper(*args, **kwargs):
-            if before:
-                mark(before)
-            result = function(*args, **kwargs)
-            mark(after)
-            return result
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[label] += time.perf_counter() - started
 
         return wrapper
 
     parse = importers.PARSERS["junit"]
 
-    def parse_marked(stream):
-        yield from parse(stream)
-        mark("parse")
+    def parse_timed(stream):
+        cases = parse(stream)
+        while True:
+            started = time.perf_counter()
+            case = next(cases, None)
+            spent["parse"] += time.perf_counter() - started
+            if case is None:
+                return
+            yield case
 
-    importers.PARSERS["junit"] = parse_marked
-    importers._test_cases = around(importers._test_cases, None, "test cases")
-    importers.finish_run = around(importers.finish_run, "results", "finish_run")
+    importers.PARSERS["junit"] = parse_timed
+    ImportWriter.test_cases = timed("test cases", ImportWriter.test_cases)
+    ImportWriter.results = timed("results", ImportWriter.results)
+    finished: list[float] = []
+    finish_run = timed("finish_run", importers.finish_run)
+
+    def finish_run_marked(*args, **kwargs) -> None:
+        finish_run(*args, **kwargs)
+        finished.append(time.perf_counter())
+
+    importers.finish_run = finish_run_marked
     before = rss_mb()
     started = time.perf_counter()
     with open(path, "rb") as stream:
         run = importers.import_results(stream, suite_name=suite, environment_name="ci")
-    mark("commit")  # on PostgreSQL: its deferred foreign-key checks, one per stored reference
     import_s = time.perf_counter() - started
-    phases, last = [], started
-    for label, at, peak in marks:
-        phases.append((label, at - last, peak - before))
-        last = at
+    # On PostgreSQL the commit runs its deferred foreign-key checks, one per stored reference.
+    spent["commit"] = started + import_s - finished[0]
+    spent["the rest"] = import_s - sum(spent.values())
     figures = {"import_s": import_s, "rss_before_mb": before, "peak_mb": peak_mb(), "growth_mb": peak_mb() - before}
-    print(json.dumps({**figures, "phases": phases, "total": run.total, "verdict": run.verdict}))
+    print(json.dumps({**figures, "phases": list(spent.items()), "total": run.total, "verdict": run.verdict}))
 
 
 def goldpath(env: dict, path: Path, suite: str) -> dict:
@@ -192,6 +203,10 @@ def goldpath(env: dict, path: Path, suite: str) -> dict:
     if result["rc"]:
         raise RuntimeError(f"Goldpath import failed:\n{result['out']}\n{result['err'][-3000:]}")
     return {**result, **json.loads(result["out"].strip().splitlines()[-1])}
+
+
+def steps(figures: dict) -> str:
+    return ", ".join(f"{label} {seconds:.1f} s" for label, seconds in figures["phases"])
 
 
 def install_allure(name: str) -> tuple[Path | None, str]:
@@ -270,7 +285,7 @@ def main() -> None:
 
     env = throwaway_env("ingest")
     manage(env, "migrate", "--noinput")
-    print(f"Goldpath on {describe_backends(env)}; machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    print(f"Goldpath on {describe_backends(env)}; {load_line()}")
 
     small_path, small_n = files["small"]
     # Suite names new to the database (a PostgreSQL one is kept between invocations), so the
@@ -288,12 +303,7 @@ def main() -> None:
         f"peak RSS {large['peak_mb']:.0f} MB (growth during the import {large['growth_mb']:.0f} MB), "
         f"stored {large['total']:,} results, verdict {large['verdict']}"
     )
-    print(
-        "  its steps: "
-        + ", ".join(
-            f"{label} {seconds:.1f} s (peak growth so far {mb:.0f} MB)" for label, seconds, mb in large["phases"]
-        )
-    )
+    print("  its steps: " + steps(large))
     again = goldpath(env, large_path, f"bench-large-{tag}")
     print(
         f"Goldpath {large_n:,}: import_results {again['import_s']:.2f} s, process {again['wall_s']:.2f} s "
@@ -310,12 +320,7 @@ def main() -> None:
             f"peak RSS {huge['peak_mb']:.0f} MB (growth during the import {huge['growth_mb']:.0f} MB), "
             f"stored {huge['total']:,} results, verdict {huge['verdict']}"
         )
-        print(
-            "  its steps: "
-            + ", ".join(
-                f"{label} {seconds:.1f} s (peak growth so far {mb:.0f} MB)" for label, seconds, mb in huge["phases"]
-            )
-        )
+        print("  its steps: " + steps(huge))
 
     wanted = {"2": ["Allure 2"], "3": ["Allure 3"], "both": list(ALLURES), "none": []}[args.allure]
     allure_figures = {}
@@ -382,6 +387,7 @@ def main() -> None:
             f"re-import {figures['large']['wall_s'] / again['wall_s']:.1f}x"
         )
     print("Process times include interpreter/JVM/Node start-up for every tool (Goldpath: Python + Django set-up).")
+    print(f"At the end: {load_line()}")
     shutil.rmtree(work, ignore_errors=True)
 
 

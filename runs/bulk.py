@@ -30,11 +30,19 @@ def datetime_value(value: datetime, using: str = "default"):
 
 
 def insert_rows(
-    model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence], using: str = "default"
+    model: type[models.Model],
+    fields: Sequence[str],
+    rows: Iterable[Sequence],
+    using: str = "default",
+    *,
+    skip_conflicts: bool = False,
 ) -> None:
     """Insert ``rows`` (tuples of values for ``fields``, in database form) into ``model``'s table.
 
     No signals, no defaults, no returned ids: read the ids back by a natural key if needed.
+    ``skip_conflicts``: a row a unique constraint refuses is left out, not an error (another
+    transaction stored it first; PostgreSQL waits for that one to end). COPY cannot skip, so
+    there the rows go through a temporary table.
     """
     connection = connections[using]
     quote = connection.ops.quote_name
@@ -43,12 +51,24 @@ def insert_rows(
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # The driver's own cursor: its errors are turned into Django's (IntegrityError …) here.
-            with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+            with connection.wrap_database_errors:
+                target = "bulk_skipping" if skip_conflicts else table
+                if skip_conflicts:
+                    cursor.execute(
+                        f"CREATE TEMP TABLE {target} ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA"
+                    )
+                with cursor.cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                if skip_conflicts:
+                    cursor.execute(
+                        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {target} ON CONFLICT DO NOTHING"
+                    )
+                    cursor.execute(f"DROP TABLE {target}")  # the caller's transaction goes on
         else:
             placeholders = ", ".join(["%s"] * len(fields))
-            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)
+            skip = " ON CONFLICT DO NOTHING" if skip_conflicts else ""
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders}){skip}", rows)
 
 
 def insert_rows_sharing_values(

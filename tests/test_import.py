@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from runs import importers
 from runs.importers import FileTooLarge, ImportFailed, import_results
 from runs.importers.junit import parse_junit
-from runs.models import Category, Environment, Result, Run, RunStatus, Suite, TestCase
-from runs.reporting import build_report
+from runs.models import Category, Environment, ImpactTag, Result, Run, RunStatus, Suite, TestCase
+from runs.reporting import build_report, load_results, result_facts, tag_mrr
+from runs.services import analyse_run
 from tests.conftest import manage
 from tests.samples import billion_laughs, junit_written_by_pytest
 
@@ -452,6 +454,45 @@ def test_it_flags_a_passing_test_that_took_no_time():
     assert result(run, "c::real").mock_flags == []
 
 
+def test_it_numbers_the_attempts_of_a_test_the_file_names_again_in_a_later_batch(monkeypatch):
+    monkeypatch.setattr(importers, "BATCH", 2)
+    names = ["a", "b", "a", "c", "a"]
+    run = import_bytes(junit(*(f'<testcase classname="c" name="{n}" time="0.1"/>' for n in names)))
+    stored = run.results.order_by("id").values_list("test_case__name", "attempt")
+    assert list(stored) == [("a", 1), ("b", 1), ("a", 2), ("c", 1), ("a", 3)]
+    assert list(run.suite.test_cases.order_by("order").values_list("name", flat=True)) == ["a", "b", "c"]
+
+
+def test_the_analysis_it_stores_is_the_one_read_from_every_result(monkeypatch):
+    """An import keeps counts of what the run's analysis reads, not a fact per result
+    (runs.importers.store.RunTally): the run must read as its stored results do."""
+    cases = [
+        '<testcase classname="cart" name="sums" time="0.2"><failure message="assert 1 == 2"/></testcase>',
+        '<testcase classname="cart" name="pays" time="0.000"/>',
+        '<testcase classname="cart" name="checks stock" time="0.1"><error message="Connection refused"/></testcase>',
+        '<testcase classname="auth" name="logs in" time="0.1"><error message="Connection refused"/></testcase>',
+        '<testcase classname="auth" name="logs out" time="0.1"><skipped/></testcase>',
+        '<testcase classname="cart" name="sums" time="0.3"/>',
+        *(f'<testcase classname="search" name="finds {i}" time="0.05"/>' for i in range(7)),
+    ]
+    data = f"<testsuites>{''.join(cases)}</testsuites>".encode()
+    first = import_bytes(data)
+    Category.objects.filter(suite=first.suite, name="auth").update(critical=True)
+    checkout = ImpactTag.objects.create(suite=first.suite, name="Checkout", mrr=500)
+    checkout.test_cases.add(*TestCase.objects.filter(suite=first.suite, name__in=["sums", "pays"]))
+    monkeypatch.setattr(importers, "BATCH", 3)
+    run = import_bytes(data)
+    results = load_results(run)
+    expected = analyse_run(
+        run, [result_facts(r) for r in results], tag_mrr(results), sum(1 for r in results if r.mock_flags)
+    )
+    run.refresh_from_db()
+    assert {field: getattr(run, field) for field in expected} == expected
+    assert (run.verdict, run.mrr_at_risk, run.mock_count) == ("FAIL", 500, 2)
+    assert counts(run) == (13, 9, 1, 2, 1) and run.expected == 13
+    assert run.duration_s == round(0.2 + 0.0 + 0.1 + 0.1 + 0.1 + 0.3 + 7 * 0.05, 3)
+
+
 def test_it_rates_an_imported_run_suspect_without_network_evidence():
     run = import_file(SUREFIRE)
     run.refresh_from_db()
@@ -526,6 +567,26 @@ def test_it_parses_a_large_file_in_bounded_memory(tmp_path):
     seen, peak = parse_peak_bytes(big_junit(tmp_path / "big.xml", 50_000))
     assert seen == 50_000
     assert peak < 30 * 1024 * 1024
+
+
+def import_peak_bytes(path: Path) -> int:
+    """Peak traced bytes while importing the file (a new suite each time)."""
+    tracemalloc.start()
+    try:
+        import_file(path, suite=path.stem)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_it_imports_four_times_the_cases_in_about_the_same_memory(tmp_path, monkeypatch):
+    """Stored a batch at a time: nothing is kept per case but a bit (which test cases the
+    file named) and its share of a count, so memory stays that of a batch."""
+    monkeypatch.setattr(importers, "BATCH", 1_000)
+    small = import_peak_bytes(big_junit(tmp_path / "small.xml", 3_000))
+    large = import_peak_bytes(big_junit(tmp_path / "large.xml", 12_000))
+    assert Result.objects.count() == 15_000
+    assert large < 1.3 * small
 
 
 def test_it_parses_four_times_the_cases_in_about_the_same_memory(tmp_path):

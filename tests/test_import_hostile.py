@@ -18,18 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runs.analysis.classification import MESSAGE_EXCERPT, Rule
-from runs.importers import (
-    MAX_CATEGORIES,
-    OTHER_CATEGORY,
-    PARSERS,
-    ImportFailed,
-    _classifier,
-    capped_categories,
-    detect_format,
-    import_results,
-)
+from runs.importers import PARSERS, ImportFailed, detect_format, import_results
 from runs.importers.cases import MAX_NAME, MAX_TEXT, ImportedCase
 from runs.importers.junit import MAX_ATTRIBUTES, MAX_DEPTH, MAX_TOKEN_BYTES, parse_junit
+from runs.importers.store import MAX_CATEGORIES, OTHER_CATEGORY, capped_categories, classifier
 from runs.models import Run, TestCase
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "junit"
@@ -146,7 +138,7 @@ class Recording(Rule):
 
 def test_classification_reads_at_most_the_excerpt_of_each_failure_once():
     recording = Recording("recording", "recording")
-    failure_class = _classifier([recording])
+    failure_class = classifier([recording])
     for i in range(3):
         text = "".join(f"{i}{j} over the target missed: " for j in range(800))  # 22 KB, distinct per case
         case = ImportedCase("s", "c", f"t{i}", "failed", 1.0, message=f"{text[:2000]}\n{text}", headline=text[:2000])
