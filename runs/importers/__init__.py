@@ -101,6 +101,11 @@ def import_results(
                 f"suite {suite.name!r} is a probe suite: its results come only from Goldpath's own workers. "
                 f"Import into a suite of its own (for example {suite.name}-ci)"
             )
+        # One import of a suite at a time: each reads the suite's test cases, their order and
+        # categories, then adds to them, so a second one waits here until the first is
+        # committed, then matches what it created (PostgreSQL; SQLite has one writer anyway).
+        # NO KEY: rows that merely refer to the suite (its runs) are not held up.
+        Suite.objects.select_for_update(no_key=True).filter(pk=suite.pk).values_list("pk").get()
         environment, _ = Environment.objects.get_or_create(name=env_slug, defaults={"base_url": ""})
         run = Run.objects.create(
             suite=suite,

@@ -196,25 +196,19 @@ class ImportWriter:
         for category in categories:
             self.categories[category.name] = self.category_by_pk[category.pk] = category
 
-    def _category(self, pk: int) -> Category:
-        if pk not in self.category_by_pk:  # created by another import of this suite meanwhile
-            self._read_categories(self.suite.categories.exclude(pk__in=self.category_by_pk))
-        return self.category_by_pk[pk]
-
     def _stored(self, keys: Collection[str]) -> dict[str, StoredCase]:
-        rows = self.suite.test_cases.filter(node_id__in=keys).order_by()
+        fields = ("node_id", "id", "name", "category", "declares")
         return {
-            key: StoredCase(pk, name, self._category(category_id), declares, self.impact.get(pk, ()))
-            for key, pk, name, category_id, declares in rows.values_list(
-                "node_id", "pk", "name", "category_id", "declares"
+            key: StoredCase(pk, name, self.category_by_pk[category_id], declares, self.impact.get(pk, ()))
+            for key, pk, name, category_id, declares in bulk.rows_by_key(
+                TestCase, ("suite", self.suite.pk), "node_id", keys, fields
             )
         }
 
     def test_cases(self, cases: list[ImportedCase]) -> dict[str, StoredCase]:
         """The batch's test cases by node id — existing ones matched (their history
         continues), new ones created in file order, each with the name and category of its
-        first case. One created meanwhile by another import of the suite is skipped here
-        (PostgreSQL waits for that import's transaction) and read back like the others."""
+        first case (no other import of the suite runs meanwhile: see import_results)."""
         stored = self._stored({case.key for case in cases})
         new: dict[str, tuple[str, str]] = {}  # node id: name, category name
         for case in cases:
@@ -226,19 +220,21 @@ class ImportWriter:
         missing = sorted(set(given.values()) - set(self.categories), key=lambda name: (name == OTHER_CATEGORY, name))
         if missing:
             order = len(self.categories)
-            Category.objects.bulk_create(
-                (Category(suite=self.suite, name=name, order=order + n) for n, name in enumerate(missing)),
-                ignore_conflicts=True,
+            self._read_categories(
+                Category.objects.bulk_create(
+                    Category(suite=self.suite, name=name, order=order + n) for n, name in enumerate(missing)
+                )
             )
-            self._read_categories(self.suite.categories.filter(name__in=missing))
         suite_id, first = self.suite.pk, self.next_order
         rows = (
             (suite_id, key, name, self.categories[given[category]].pk, "", first + position, True)
             for position, (key, (name, category)) in enumerate(new.items())
         )
-        bulk.insert_rows(TestCase, TEST_CASE_FIELDS, rows, skip_conflicts=True)
+        bulk.insert_rows(TestCase, TEST_CASE_FIELDS, rows)
         self.next_order += len(new)
-        stored.update(self._stored(new.keys()))
+        for key, pk in bulk.rows_by_key(TestCase, ("suite", suite_id), "node_id", new.keys(), ("node_id", "id")):
+            name, category = new[key]
+            stored[key] = StoredCase(pk, name, self.categories[given[category]], "", ())
         return stored
 
     def _facts(self, case: ImportedCase, stored: StoredCase) -> ResultFacts:
