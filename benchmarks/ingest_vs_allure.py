@@ -256,6 +256,16 @@ def allure(name: str, executable: Path, results_dir: Path, work: Path, timeout: 
     return {**result, "total": total}
 
 
+def print_import(cases: int, figures: dict) -> None:
+    """One first import's figures and the time of each of its steps."""
+    print(
+        f"Goldpath {cases:,}: import_results {figures['import_s']:.2f} s, process {figures['wall_s']:.2f} s, "
+        f"peak RSS {figures['peak_mb']:.0f} MB (growth during the import {figures['growth_mb']:.0f} MB), "
+        f"stored {figures['total']:,} results, verdict {figures['verdict']}"
+    )
+    print("  its steps: " + steps(figures))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=100_000, help="test cases in the large file (100000)")
@@ -298,12 +308,7 @@ def main() -> None:
     small_median = statistics.median(r["import_s"] for r in small_runs)
     large_path, large_n = files["large"]
     large = goldpath(env, large_path, f"bench-large-{tag}")
-    print(
-        f"Goldpath {large_n:,}: import_results {large['import_s']:.2f} s, process {large['wall_s']:.2f} s, "
-        f"peak RSS {large['peak_mb']:.0f} MB (growth during the import {large['growth_mb']:.0f} MB), "
-        f"stored {large['total']:,} results, verdict {large['verdict']}"
-    )
-    print("  its steps: " + steps(large))
+    print_import(large_n, large)
     again = goldpath(env, large_path, f"bench-large-{tag}")
     print(
         f"Goldpath {large_n:,}: import_results {again['import_s']:.2f} s, process {again['wall_s']:.2f} s "
@@ -315,12 +320,7 @@ def main() -> None:
         huge_path, huge_n = files["huge"]
         env_huge = {**env, "GOLDPATH_IMPORT_MAX_BYTES": str(huge_path.stat().st_size + 1)}
         huge = goldpath(env_huge, huge_path, f"bench-huge-{tag}")
-        print(
-            f"Goldpath {huge_n:,}: import_results {huge['import_s']:.2f} s, process {huge['wall_s']:.2f} s, "
-            f"peak RSS {huge['peak_mb']:.0f} MB (growth during the import {huge['growth_mb']:.0f} MB), "
-            f"stored {huge['total']:,} results, verdict {huge['verdict']}"
-        )
-        print("  its steps: " + steps(huge))
+        print_import(huge_n, huge)
 
     wanted = {"2": ["Allure 2"], "3": ["Allure 3"], "both": list(ALLURES), "none": []}[args.allure]
     allure_figures = {}
