@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.overview, name="dashboard-overview"),
     path("runs/", views.runs_list, name="runs-list"),
     path("runs/<int:run_id>/", views.run_detail, name="runs-detail"),
+    path("runs/<int:run_id>/results/", views.run_results, name="runs-results"),
     path("runs/<int:run_id>/progress/", views.run_progress, name="runs-progress"),
     path("runs/<int:run_id>/rerun/", actions.rerun, name="runs-rerun"),
     path("runs/<int:run_id>/export/<str:fmt>/", views.run_export, name="runs-export"),

@@ -13,17 +13,26 @@ from django.shortcuts import get_object_or_404, render
 
 from dashboard.forms import NoteForm, RunFilterForm, new_request_key
 from runs import history, roles
+from runs.analysis.categories import most_failing
 from runs.analysis.comparison import compare_runs
+from runs.analysis.facts import FAILING, PASSED, SKIPPED
 from runs.analysis.flakiness import flip_rate, is_flaky
+from runs.analysis.shown import Shown, listed, top
 from runs.exporters import FORMATS, export_run
 from runs.exporters import filename as export_filename
-from runs.models import Environment, NoteRevision, Run, TestCase
+from runs.models import Environment, NoteRevision, Result, Run, TestCase
 from runs.overview import SPARKLINE_RUNS, overview_rows
 from runs.reporting import as_ran, build_report, load_results, metric_facts, result_facts
 from runs.services import not_runnable_reason
 
 RUNS_PER_PAGE = 25
 CASE_HISTORY_RUNS = 50
+# However many results a run holds, its page lists at most this many per section and the
+# category table this many rows; "and N more" leads to the run's results, a page at a time.
+RESULTS_SHOWN = 50
+RUN_CATEGORIES = 25
+RESULTS_PER_PAGE = 50
+RESULT_FILTERS = {"failing": FAILING, "passed": (PASSED,), "skipped": (SKIPPED,)}
 
 
 @login_required
@@ -56,17 +65,25 @@ def run_detail(request, run_id: int):
     versions = Prefetch("revisions", NoteRevision.objects.select_related("editor"), to_attr="history")
     notes = list(run.notes.select_related("author").prefetch_related(versions))
     not_runnable = not_runnable_reason(run.suite)
+    report = build_report(run)
+    category_rows, more_categories = most_failing(report.categories, RUN_CATEGORIES)
     return render(
         request,
         "runs/detail.html",
         {
             "run": run,
-            "report": build_report(run),
+            "report": report,
+            "category_rows": category_rows,
+            "more_categories": more_categories,
+            "progress": _progress(report.results),
+            "failing": top(report.failing, RESULTS_SHOWN),
+            "passing": top(report.passing, RESULTS_SHOWN),
+            "flagged": top(report.flagged_results, RESULTS_SHOWN),
             "notes": notes,
             "editable_notes": {note.pk for note in notes if roles.may_edit_note(request.user, note)},
             "note_form": NoteForm(),
             "reruns": run.reruns.order_by("-pk")[:10],
-            "categories": run.suite.categories.all(),
+            "categories": run.suite.categories.filter(name__in=[row.name for row in category_rows]),
             "request_key": new_request_key(),
             "can_rerun": roles.can(request.user, roles.RERUN) and not_runnable is None,
             "not_runnable": not_runnable,
@@ -76,11 +93,41 @@ def run_detail(request, run_id: int):
 
 
 @login_required
+def run_results(request, run_id: int):
+    """A run's results a page at a time, all or by outcome: where the run page's "and N
+    more" leads."""
+    run = _run_or_404(run_id)
+    outcome = request.GET.get("outcome", "")
+    results = run.results.select_related("test_case__category")
+    if outcome in RESULT_FILTERS:
+        results = results.filter(outcome__in=RESULT_FILTERS[outcome])
+    page = Paginator(results, RESULTS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "run": run,
+        "page": page,
+        "outcome": outcome if outcome in RESULT_FILTERS else "",
+        "outcome_choices": [("", "all"), *((name, name) for name in RESULT_FILTERS)],
+        "query": query.urlencode(),
+        "flaky": history.flaky_test_cases(run) if run.is_done else {},
+        "request_key": new_request_key(),
+        "can_rerun": roles.can(request.user, roles.RERUN) and not_runnable_reason(run.suite) is None,
+    }
+    return render(request, "runs/results.html", context)
+
+
+@login_required
 def run_progress(request, run_id: int):
     """The live part of a run page, polled while the run is queued or running."""
     run = _run_or_404(run_id)
     results = run.results.select_related("test_case__category").order_by("finished_at", "pk")
-    return render(request, "runs/_progress.html", {"run": run, "results": results})
+    return render(request, "runs/_progress.html", {"run": run, "results": _progress(list(results))})
+
+
+def _progress(results: list[Result]) -> Shown[Result]:
+    """What the live list shows of a run's results: the failing ones first, then the rest."""
+    return top(results, RESULTS_SHOWN, rank=lambda result: result.outcome in FAILING)
 
 
 @roles.permission_required(roles.EXPORT)
@@ -104,15 +151,21 @@ def compare(request):
         except ValueError:
             raise Http404("Run ids are numbers.") from None
         before_results, after_results = load_results(before), load_results(after)
+        comparison = compare_runs(
+            [result_facts(r, as_ran(before)) for r in before_results],
+            [result_facts(r, as_ran(after)) for r in after_results],
+            [metric_facts(m) for m in before.measurements.all()],
+            [metric_facts(m) for m in after.measurements.all()],
+        )
         context.update(
             before=before,
             after=after,
-            comparison=compare_runs(
-                [result_facts(r, as_ran(before)) for r in before_results],
-                [result_facts(r, as_ran(after)) for r in after_results],
-                [metric_facts(m) for m in before.measurements.all()],
-                [metric_facts(m) for m in after.measurements.all()],
-            ),
+            comparison=comparison,
+            new_failures=top(comparison.new_failures, RESULTS_SHOWN),
+            fixed=top(comparison.fixed, RESULTS_SHOWN),
+            still_failing=top(comparison.still_failing, RESULTS_SHOWN),
+            added=listed(comparison.added),
+            removed=listed(comparison.removed),
         )
     return render(request, "dashboard/compare.html", context)
 

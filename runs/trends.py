@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, F, Max, Q, Value, Window
+from django.db.models import Count, F, Max, Q, QuerySet, Value, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from runs.analysis.categories import more_categories
 from runs.analysis.facts import FAILING, PASSED, SKIPPED
 from runs.analysis.mrr import ImpactArea, mrr_at_risk
 from runs.models import Environment, ImpactTag, Measurement, Result, Run
@@ -26,6 +27,7 @@ WINDOWS = (7, 30, 90)  # days offered by the pages
 DEFAULT_DAYS = 30
 MAX_RUNS = 100  # newest finished runs a chart shows
 HEATMAP_RUNS = 50
+HEATMAP_CATEGORIES = 20  # rows of the heatmap; the rest are summed up in one
 STREAK_RUNS = 100  # finished runs per environment looked at for "at risk since"
 # What the streaks and the risk cards read of a run; loading whole rows (with their suite)
 # cost more than the query.
@@ -110,42 +112,46 @@ def mrr_series(runs: list[Run]) -> list[dict]:
     return _per_environment(runs, {"y": lambda r: r.mrr_at_risk})
 
 
-def category_heatmap(runs: list[Run], columns: int = HEATMAP_RUNS) -> dict:
+def category_heatmap(runs: list[Run], columns: int = HEATMAP_RUNS, rows: int = HEATMAP_CATEGORIES) -> dict:
     """Categories (rows, suite order) × the newest ``columns`` runs: share of checks passed.
 
-    One aggregate query. A cell is ``None`` when the run executed no check of the category.
+    At most ``rows`` categories, those with the most failing checks in these runs (a file of
+    10,000 one-case suites made 10,000 rows and a 56 MB page); the rest share one last row,
+    "N more categories". Ranked in SQL, so no more rows are read than are drawn: four
+    aggregate queries at most. A cell is ``None`` when the run executed no check of them.
     """
     recent = runs[-columns:]
-    counts = (
-        Result.objects.filter(run_id__in=[r.pk for r in recent])
-        .values(
-            "run_id",
+    results = Result.objects.filter(run_id__in=[r.pk for r in recent]).order_by()  # no default-order join
+    ranked = list(
+        results.values(
             "test_case__category_id",
             category=F("test_case__category__name"),
             order=F("test_case__category__order"),
             suite=F("test_case__category__suite__name"),
         )
-        .annotate(
-            total=Count("id"),
-            passed=Count("id", filter=Q(outcome=PASSED)),
-            skipped=Count("id", filter=Q(outcome=SKIPPED)),
-        )
-        .order_by()  # Result's default ordering would split the groups
+        .annotate(failing=Count("id", filter=Q(outcome__in=FAILING)))
+        .order_by("-failing", "suite", "order", "category")[: rows + 1]
     )
-    cells: dict[int, dict[int, dict]] = defaultdict(dict)
-    categories: dict[int, tuple] = {}
-    for row in counts:
-        category_id = row["test_case__category_id"]
-        cells[category_id][row["run_id"]] = row
-        categories[category_id] = (row["suite"], row["order"], row["category"])
-    ordered = sorted(categories, key=lambda c: categories[c])
-    several_suites = len({suite for suite, _, _ in categories.values()}) > 1
-    labels = [f"{categories[c][2]} ({categories[c][0]})" if several_suites else categories[c][2] for c in ordered]
+    shown = sorted(ranked[:rows], key=lambda row: (row["suite"], row["order"], row["category"]))
+    shown_ids = [row["test_case__category_id"] for row in shown]
+    cells: dict[int | None, dict[int, dict]] = defaultdict(dict)
+    for row in _pass_counts(results.filter(test_case__category_id__in=shown_ids), "test_case__category_id"):
+        cells[row["test_case__category_id"]][row["run_id"]] = row
+    several_suites = len({row["suite"] for row in shown}) > 1
+    labels = [f"{row['category']} ({row['suite']})" if several_suites else row["category"] for row in shown]
+    keys: list[int | None] = list(shown_ids)
+    hidden = 0
+    if len(ranked) > rows:
+        hidden = results.values("test_case__category_id").distinct().count() - rows
+        for row in _pass_counts(results.exclude(test_case__category_id__in=shown_ids)):
+            cells[None][row["run_id"]] = row
+        labels.append(more_categories(hidden))
+        keys.append(None)
     z, text = [], []
-    for category_id, label in zip(ordered, labels, strict=True):
+    for key, label in zip(keys, labels, strict=True):
         z_row, text_row = [], []
         for run in recent:
-            cell = cells[category_id].get(run.pk)
+            cell = cells[key].get(run.pk)
             head = f"Run #{run.pk} · {run.environment.name} · {run_time(run)}<br>{label}: "
             if cell is None:
                 z_row.append(None)
@@ -161,9 +167,19 @@ def category_heatmap(runs: list[Run], columns: int = HEATMAP_RUNS) -> dict:
         "x": [f"#{r.pk}" for r in recent],
         "url": [r.get_absolute_url() for r in recent],
         "categories": labels,
+        "more": hidden,
         "z": z,
         "text": text,
     }
+
+
+def _pass_counts(results: QuerySet[Result], *by: str) -> QuerySet:
+    """Checks run, passed and skipped per run (and per ``by``)."""
+    return results.values("run_id", *by).annotate(
+        total=Count("id"),
+        passed=Count("id", filter=Q(outcome=PASSED)),
+        skipped=Count("id", filter=Q(outcome=SKIPPED)),
+    )
 
 
 def metric_series(runs: list[Run]) -> list[dict]:
@@ -212,7 +228,7 @@ def metric_series(runs: list[Run]) -> list[dict]:
 
 
 def trends_data(filters: TrendFilter, now: datetime | None = None) -> dict:
-    """Everything the trends page draws, in 3 queries."""
+    """Everything the trends page draws, in 4 queries (6 when the heatmap sums categories up)."""
     runs = finished_runs(filters, now)
     return {
         "runs": runs,

@@ -369,6 +369,14 @@ def test_the_seed_paragraph_says_code_reason_timing_and_which_checks():
     assert "points at the server's message handler" in summary
 
 
+def test_a_paragraph_names_the_first_ten_checks_and_counts_the_rest():
+    failures = [fact(f"Check {i}", "failed", failure_class="assertion") for i in range(1_429)]
+    [pattern] = failure_patterns(failures, LABELS)
+    assert "1429 checks affected: Check 0, Check 1, Check 2," in pattern.summary
+    assert "Check 9 and 1,419 more." in pattern.summary and "Check 10," not in pattern.summary
+    assert len(pattern.checks) == 1_429
+
+
 def test_a_1011_paragraph_gives_the_code_without_the_normal_close_hint():
     result = fact(
         "WebSocket Message Send",

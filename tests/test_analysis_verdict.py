@@ -1,6 +1,6 @@
 """Verdict and category table: pure functions, no database."""
 
-from runs.analysis.categories import category_table
+from runs.analysis.categories import CategoryRow, category_table, most_failing
 from runs.analysis.facts import ResultFacts
 from runs.analysis.verdict import FAIL, PARTIAL, PASS, compute_verdict
 
@@ -52,3 +52,12 @@ def test_category_table_keeps_the_suite_order_and_totals():
 def test_category_success_rate_is_none_when_all_skipped():
     rows, _ = category_table([fact("skipped")])
     assert rows[0].success_rate is None
+
+
+def test_the_category_table_keeps_the_most_failing_rows_in_order_and_sums_up_the_rest():
+    results = [fact("failed", "A"), fact("passed", "B"), fact("failed", "C"), fact("error", "C"), fact("skipped", "D")]
+    rows, _ = category_table(results, order=["D", "C", "B", "A"])
+    shown, rest = most_failing(rows, 2)
+    assert [row.name for row in shown] == ["C", "A"]
+    assert rest == CategoryRow("2 more categories", total=2, passed=1, failed=0, skipped=1, duration_s=0.2)
+    assert most_failing(rows, 4) == (rows, None)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from runs.models import RunStatus
 from runs.services import create_run
 from tests.conftest import wait_for
-from tests.factories import CategoryFactory, ResultFactory, RunFactory, UserFactory
+from tests.factories import CategoryFactory, ResultFactory, RunFactory, SuiteFactory, UserFactory
 from tests.factories import TestCaseFactory as CheckFactory
 
 PASSWORD = "correct horse battery staple"
@@ -141,6 +141,50 @@ def test_it_shows_a_factory_built_run(signed_in):
     assert 'Connectivity <span class="tag">critical</span>' in html
     assert "handshake refused with HTTP 503" in html
     assert "No measurements in this run." in html
+
+
+FAILED_RESULT = '<li class="result result-failed">'
+
+
+def test_a_run_page_lists_the_first_50_failing_tests_and_links_to_all_of_them(signed_in):
+    category = CategoryFactory(name="Unit")
+    run = RunFactory(suite=category.suite, status=RunStatus.FINISHED, verdict="FAIL", total=55, failed=55)
+    for i in range(55):
+        check = CheckFactory(category=category, name=f"Check {i}", order=i)
+        ResultFactory(run=run, test_case=check, outcome="failed", message=f"boom {i}.")
+    html = signed_in.get(run.get_absolute_url()).content.decode()
+    assert "Failing tests (55)" in html and html.count(FAILED_RESULT) == 50
+    assert f'5 more not listed here — <a href="/runs/{run.pk}/results/?outcome=failing">see all 55</a>' in html
+    rest = signed_in.get(f"/runs/{run.pk}/results/?outcome=failing&page=2").content.decode()
+    assert rest.count(FAILED_RESULT) == 5 and "boom 54." in rest and "boom 49." not in rest
+    assert "Page 2 of 2 (55 in all)" in rest
+    assert signed_in.get(f"/runs/{run.pk}/results/?outcome=passed").content.count(FAILED_RESULT.encode()) == 0
+
+
+def test_a_run_page_lists_the_25_categories_with_most_failures_and_sums_up_the_others(client, db):
+    client.force_login(UserFactory(username="engineer", role="Engineer"))
+    suite = SuiteFactory(name="many")
+    run = RunFactory(suite=suite, status=RunStatus.FINISHED, verdict="FAIL", total=30, failed=2, passed=28)
+    for i in range(30):
+        check = CheckFactory(category=CategoryFactory(suite=suite, name=f"Area {i:02d}", order=i), order=i)
+        ResultFactory(run=run, test_case=check, outcome="failed" if i in (27, 28) else "passed")
+    html = client.get(run.get_absolute_url()).content.decode()
+    listed = [f"Area {i:02d}" for i in (*range(23), 27, 28)]
+    assert re.findall(r'<tr(?: class="muted")?><td>([^<]+)</td>', html) == [*listed, "5 more categories"]
+    options = re.findall(r'<option value="\d+">([^<]+)</option>', html)  # "Rerun category" offers those listed
+    assert options == listed
+
+
+def test_the_compare_page_lists_50_new_failures_and_counts_the_rest(signed_in):
+    category = CategoryFactory(name="Unit")
+    before, after = (RunFactory(suite=category.suite, status=RunStatus.FINISHED) for _ in range(2))
+    for i in range(60):
+        check = CheckFactory(category=category, name=f"Check {i}", order=i)
+        ResultFactory(run=before, test_case=check, outcome="passed")
+        ResultFactory(run=after, test_case=check, outcome="failed")
+    html = signed_in.get(f"/compare/?a={before.pk}&b={after.pk}").content.decode()
+    assert "New failures (60)" in html and "<li>Check 49</li>" in html and "<li>Check 50</li>" not in html
+    assert f'10 more not listed here — <a href="/runs/{after.pk}/results/?outcome=failing">' in html
 
 
 def test_it_follows_a_queued_run_live(signed_in):

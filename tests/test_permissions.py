@@ -59,6 +59,7 @@ PAGES = [
     Endpoint("GET", "/", READ, 200),
     Endpoint("GET", "/runs/", READ, 200),
     Endpoint("GET", "/runs/{run}/", READ, 200),
+    Endpoint("GET", "/runs/{run}/results/?outcome=failing", READ, 200),
     Endpoint("GET", "/runs/{run}/progress/", READ, 200),
     Endpoint("GET", "/runs/{run}/export/md/", EXPORT, 200),
     Endpoint("GET", "/compare/", READ, 200),
@@ -226,13 +227,15 @@ def test_an_allowed_run_now_queues_a_run_and_goes_to_it(world):
 
 
 def test_a_refused_export_does_not_leak_the_report(world):
-    response = request(signed_in(world, ENGINEER), world, PAGES[4])
+    export = next(page for page in PAGES if "/export/" in page.path)
+    response = request(signed_in(world, ENGINEER), world, export)
     assert response.status_code == 403
     assert b"HTTP 500" not in response.content and "attachment" not in response.get("Content-Disposition", "")
 
 
 def test_the_run_page_offers_only_the_buttons_a_role_may_use(world):
-    pages = {role: request(signed_in(world, role), world, PAGES[2]).content.decode() for role in USERS}
+    run_page = next(page for page in PAGES if page.path == "/runs/{run}/")
+    pages = {role: request(signed_in(world, role), world, run_page).content.decode() for role in USERS}
     rerun_form, note_form = f'action="/runs/{world.run.pk}/rerun/"', f'action="/runs/{world.run.pk}/notes/"'
     assert {role for role, html in pages.items() if rerun_form in html} == {ENGINEER, SUPERUSER}
     assert {role for role, html in pages.items() if note_form in html} == {ENGINEER, DEVOPS, SUPERUSER}

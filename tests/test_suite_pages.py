@@ -8,7 +8,8 @@ from django.test import override_settings
 from runs import tokens
 from runs.models import Environment, Suite
 from runs.suites import load_suite_text
-from tests.factories import EnvironmentFactory, RunFactory, SuiteFactory, UserFactory
+from tests.factories import CategoryFactory, EnvironmentFactory, RunFactory, SuiteFactory, UserFactory
+from tests.factories import TestCaseFactory as CheckFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -57,6 +58,17 @@ def test_the_suites_page_lists_each_suite_with_its_version_and_mrr(manager):
     assert "probe suite" in html and "import suite" in html
     assert "v1 <code" in html and "$120,000" in html
     assert "Load suite files again" not in html  # a manager cannot reload
+
+
+def test_an_imported_suite_of_many_categories_lists_them_50_to_a_page(manager):
+    suite = SuiteFactory(name="unit-tests", origin=Suite.Origin.IMPORT)
+    for i in range(55):
+        CheckFactory(category=CategoryFactory(suite=suite, name=f"pkg{i:02d}", order=i), suite=suite)
+    listing = manager.get("/suites/").content.decode()
+    assert '<td class="num">55</td>\n      <td class="num">55</td>' in listing  # checks, categories
+    first = manager.get("/suites/unit-tests/").content.decode()
+    assert "<td>pkg49</td>" in first and "<td>pkg50</td>" not in first and "Page 1 of 2 (55 in all)" in first
+    assert "<td>pkg54</td>" in manager.get("/suites/unit-tests/?page=2").content.decode()
 
 
 def test_a_suite_page_shows_its_checks_steps_tags_versions_and_source(manager):

@@ -138,6 +138,18 @@ def test_it_fills_the_heatmap_with_the_share_of_each_categorys_checks_that_passe
     assert heatmap["url"] == [f"/runs/{first.pk}/", f"/runs/{second.pk}/"]
 
 
+def test_it_draws_the_most_failing_categories_and_sums_up_the_rest_in_one_row(suite):
+    make_run(suite, "staging", timedelta(days=2), {"send": PASSED, "login": PASSED, "socket": FAILED})
+    make_run(suite, "staging", timedelta(days=1), {"send": FAILED, "login": SKIPPED, "socket": FAILED})
+
+    heatmap = category_heatmap(finished_runs(TrendFilter()), rows=1)
+    assert heatmap["categories"] == ["Connectivity", "1 more category"]
+    assert heatmap["more"] == 1
+    assert heatmap["z"] == [[0.0, 0.0], [1.0, 0.0]]
+    assert heatmap["text"][1][1].endswith("1 more category: 0 of 1 checks passed (1 skipped)")
+    assert category_heatmap(finished_runs(TrendFilter()), rows=2)["categories"] == ["Priority", "Connectivity"]
+
+
 def test_it_shows_only_the_newest_50_runs_in_the_heatmap(suite):
     runs = [make_run(suite, "staging", timedelta(hours=60 - i), {"send": PASSED}) for i in range(55)]
     heatmap = category_heatmap(finished_runs(TrendFilter()))

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from runs.analysis.classification import UNCLASSIFIED, label_of, websocket_records
 from runs.analysis.facts import ResultFacts
+from runs.analysis.shown import listed
 
 NORMAL_CLOSE_HINT = (
     " A normal closure right after a send points at the server's message handler, not at the network or authentication."
@@ -21,11 +22,6 @@ class Pattern:
     label: str
     checks: tuple[str, ...]
     summary: str
-
-
-def _names(results: Sequence[ResultFacts]) -> str:
-    names = [r.name for r in results]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _checks(n: int) -> str:
@@ -63,7 +59,7 @@ def _closing(group: Sequence[ResultFacts]) -> tuple[int | None, str, float | Non
 
 
 def _summary(failure_class: str, label: str, group: Sequence[ResultFacts], everything: Sequence[ResultFacts]) -> str:
-    affected = f"{_checks(len(group))} affected: {_names(group)}."
+    affected = f"{_checks(len(group))} affected: {listed([r.name for r in group])}."
     context = _working_context(everything)
     codes = {(r.evidence.get("failure") or {}).get("code") for r in group}
     if codes & {"ws.closed", "sse.closed"}:
