@@ -12,7 +12,10 @@ from runs.schedules import MIN_EVERY_MINUTES, SCHEDULED_RUN_TASK, schedules, set
 
 
 class ScheduleForm(forms.Form):
-    suite = forms.ModelChoiceField(Suite.objects.filter(origin=Suite.Origin.PROBE))
+    suite = forms.ModelChoiceField(
+        Suite.objects.filter(origin=Suite.Origin.PROBE),
+        help_text="Only probe suites: an imported suite holds uploaded results and has nothing to run.",
+    )
     environment = forms.ModelChoiceField(Environment.objects.all())
     every_minutes = forms.IntegerField(
         min_value=MIN_EVERY_MINUTES, max_value=7 * 24 * 60, initial=15, label="Every (minutes)"

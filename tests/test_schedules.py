@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from runs.models import Run
+from runs.models import Run, Suite
 from runs.schedules import SCHEDULED_RUN_TASK, slot_key, start_scheduled_run
 from tests.conftest import BASE_DIR, isolated_env, start_worker, stop_process
 from tests.factories import EnvironmentFactory, SuiteFactory, UserFactory
@@ -46,6 +46,18 @@ def test_devops_sets_a_schedule_on_the_page(client):
     assert (task.interval.every, task.interval.period) == (15, IntervalSchedule.MINUTES)
     assert json.loads(task.kwargs) == {"suite": "golden-path", "environment": "staging", "every_s": 900}
     assert "golden-path on staging" in client.get("/schedules/").content.decode()
+
+
+@pytest.mark.django_db
+def test_the_schedule_form_offers_probe_suites_and_says_why_imports_are_absent(client):
+    SuiteFactory(name="golden-path")
+    SuiteFactory(name="unit-tests", origin=Suite.Origin.IMPORT)
+    user = UserFactory()
+    user.groups.add(Group.objects.get_or_create(name="DevOps")[0])
+    client.force_login(user)
+    html = client.get("/schedules/").content.decode()
+    assert ">golden-path</option>" in html and "unit-tests" not in html
+    assert "an imported suite holds uploaded results and has nothing to run" in html
 
 
 @pytest.mark.django_db
