@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from runs.analysis.classification import backtracking_shape
 from runs.models import (
     Category,
     Environment,
@@ -54,9 +55,15 @@ class SuiteVersionAdmin(admin.ModelAdmin):
 class FailureRuleAdmin(admin.ModelAdmin):
     """Classification rules, tried in order; the first that matches names a failure's class."""
 
-    list_display = ("name", "label", "code", "details", "qualifier", "message_regex", "order", "enabled")
+    list_display = ("name", "label", "code", "details", "qualifier", "message_regex", "order", "enabled", "not_applied")
     list_editable = ("order", "enabled")
     search_fields = ("name", "label", "code")
+
+    @admin.display(description="Not applied because")
+    def not_applied(self, rule: FailureRule) -> str:
+        """A regex saved before the admin refused backtracking shapes is skipped by the
+        classifier (``active_rules``); this column says why, so it can be fixed."""
+        return backtracking_shape(rule.message_regex) if rule.message_regex else ""
 
 
 @admin.register(Category)

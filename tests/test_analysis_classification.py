@@ -6,11 +6,13 @@ import time
 
 import pytest
 import regex
+from django.contrib.admin import AdminSite
 from django.core.exceptions import ValidationError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from probes.failures import CODES
+from runs.admin import FailureRuleAdmin
 from runs.analysis import classification
 from runs.analysis.classification import (
     BUILTIN_RULES,
@@ -21,7 +23,8 @@ from runs.analysis.classification import (
     close_codes,
     label_of,
 )
-from runs.models import validate_regex
+from runs.history import active_rules
+from runs.models import FailureRule, validate_regex
 
 
 def failure(code: str, **details) -> dict:
@@ -275,6 +278,20 @@ def test_an_admin_cannot_save_syntax_the_shape_check_cannot_read():
     for pattern in (r"\p{L}+", r"[[:alpha:]]+", r"refused{e<=2}"):
         with pytest.raises(ValidationError, match="common syntax"):
             validate_regex(pattern)
+
+
+@pytest.mark.django_db
+def test_a_backtracking_regex_saved_before_the_check_is_not_applied_and_the_admin_says_why(caplog):
+    """Rows saved before the admin refused such regexes (or written by SQL) stay stored but
+    never run; the admin's rule list names the problem."""
+    FailureRule.objects.create(name="slow", label="Slow one", message_regex=r"(a+)+$", order=0)
+    FailureRule.objects.create(name="fine", label="Fine one", message_regex=r"over the .* limit", order=0)
+    names = [rule.name for rule in active_rules()]
+    assert "slow" not in names and "fine" in names
+    assert "classification rule 'slow' is not applied" in caplog.text
+    admin_row = FailureRuleAdmin(FailureRule, AdminSite())
+    assert "backtrack" in admin_row.not_applied(FailureRule.objects.get(name="slow"))
+    assert admin_row.not_applied(FailureRule.objects.get(name="fine")) == ""
 
 
 @pytest.mark.parametrize(
