@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, Protocol
 
-from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -23,7 +22,6 @@ from runs.models import Run, RunStatus, Webhook, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
-DELIVER_TASK = "runs.deliver_webhook"
 VERDICT_CHANGED, MRR_ROSE, TEST = "verdict-changed", "mrr-rose", "test"
 EVENT_FLAGS = {VERDICT_CHANGED: "on_verdict_change", MRR_ROSE: "on_mrr_rise"}
 MAX_ATTEMPTS = 5
@@ -236,9 +234,10 @@ def send_test(webhook: Webhook) -> WebhookDelivery:
 def queue_delivery(delivery_id: int) -> bool:
     """Hand a delivery to the broker. If the broker is down the row stays pending and
     says so in its log; nothing raises into the caller (a finished run stays finished)."""
+    from runs.tasks import deliver_webhook  # here: runs.tasks imports this module
+
     try:
-        current_app.send_task(
-            DELIVER_TASK,
+        deliver_webhook.apply_async(
             args=[delivery_id],
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -35,7 +34,6 @@ from runs.reporting import as_ran, load_results, result_facts, tag_mrr
 
 logger = logging.getLogger(__name__)
 
-EXECUTE_RUN_TASK = "runs.execute_run"
 NOT_DISPATCHED = (
     "Not dispatched: the task queue is not accepting work. Ask an operator to check the workers' "
     "broker (the server's log says why), then rerun."
@@ -181,9 +179,10 @@ def create_rerun(parent: Run, scope: str, user, *, category_id=None, test_case_i
 
 def dispatch_run(run: Run, raise_error: bool = True) -> None:
     """Send the run to the broker; if that fails, end it as error with what to do."""
+    from runs.tasks import execute_run  # here: runs.tasks imports this module
+
     try:
-        current_app.send_task(
-            EXECUTE_RUN_TASK,
+        execute_run.apply_async(
             args=[run.pk],
             # No limits in the message: the worker's GOLDPATH_RUN_TIME_LIMIT decides, not the
             # sender's (Celery would copy the sending process's task defaults into it).
@@ -202,7 +201,7 @@ def dispatch_run(run: Run, raise_error: bool = True) -> None:
             maybe_sanitize_url(settings.CELERY_BROKER_URL),
             exc,
         )
-        transition(run, RunStatus.ERROR, status_message=NOT_DISPATCHED, finished_at=timezone.now())
+        fail_run(run, NOT_DISPATCHED)
         if raise_error:
             raise DispatchError(NOT_DISPATCHED) from exc
 

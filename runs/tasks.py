@@ -30,12 +30,11 @@ from probes.net import NetworkPolicy, netloc, refused_host
 from probes.runtime import RunTarget
 from probes.suite.model import Check
 from probes.suite.model import Suite as SuiteModel
-from runs.alerts import DELIVER_TASK, MAX_ATTEMPTS, TEST, resend_lost_deliveries, retry_delay
+from runs.alerts import MAX_ATTEMPTS, TEST, resend_lost_deliveries, retry_delay
 from runs.history import active_rules
 from runs.models import Run, TestCase, WebhookDelivery, mask_url
 from runs.schedules import SCHEDULED_RUN_TASK, start_scheduled_run
 from runs.services import (
-    EXECUTE_RUN_TASK,
     NotRunnable,
     claim_run,
     fail_run,
@@ -47,6 +46,11 @@ from runs.services import (
 from runs.suites import VersionCannotRun, run_model
 
 logger = logging.getLogger(__name__)
+
+# The names messages on the broker carry: fixed, so a rename or move of a function never
+# strands messages already queued (beat's stored schedules name SCHEDULED_RUN_TASK).
+EXECUTE_RUN_TASK = "runs.execute_run"
+DELIVER_TASK = "runs.deliver_webhook"
 
 
 def checks_for_run(run: Run, model: SuiteModel) -> tuple[list[Check], dict[str, TestCase]]:

@@ -20,8 +20,9 @@ from probes.net import NetworkPolicy
 from probes.runtime import RunTarget
 from probes.suite.loader import parse_suite
 from runs.models import RunStatus
-from runs.services import EXECUTE_RUN_TASK, create_run
+from runs.services import create_run
 from runs.suites import load_suite_text
+from runs.tasks import EXECUTE_RUN_TASK
 from tests import hostile
 from tests.conftest import isolated_env, start_worker, stop_process, wait_for
 from tests.factories import EnvironmentFactory
