@@ -11,3 +11,8 @@ limit_request_field_size = 8190  # bytes per header (session and CSRF cookies in
 # A sync worker silent this long (a body trickled in byte by byte, a stuck view) is killed
 # and replaced: one slow client cannot hold a worker for ever.
 timeout = 30
+# gunicorn 25.1+ opens a control socket for `gunicornc` at one path per account
+# ($XDG_RUNTIME_DIR/gunicorn.ctl, else ~/.gunicorn/gunicorn.ctl): each gunicorn started
+# removes the previous one's socket, and the first to stop removes the path. Goldpath
+# never uses gunicornc, so there is none.
+control_socket_disable = True
