@@ -83,8 +83,9 @@ def setup_django(env: dict[str, str]) -> None:
     django.setup()
 
 
-def manage(env: dict[str, str], *args: str, timeout: float = 600) -> str:
-    """Run ``manage.py args`` in a child process; return its stdout, raise with its output on failure."""
+def manage(env: dict[str, str], *args: str, timeout: float = 600, ok_codes: tuple[int, ...] = (0,)) -> str:
+    """Run ``manage.py args`` in a child process; return its stdout, raise with its output
+    when it exits with a code not in ``ok_codes``."""
     done = subprocess.run(
         [PYTHON, str(BASE_DIR / "manage.py"), *args],
         env=env,
@@ -93,7 +94,7 @@ def manage(env: dict[str, str], *args: str, timeout: float = 600) -> str:
         text=True,
         timeout=timeout,
     )
-    if done.returncode:
+    if done.returncode not in ok_codes:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
 
