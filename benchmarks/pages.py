@@ -13,11 +13,16 @@ once to warm up, once under CaptureQueriesContext to count its SQL queries, then
 (``--small`` runs) and with the full one (``--runs``); a page whose count changes has a
 query per row somewhere. Exit status 1 when a page misses the p95 goal or its query count
 grows, 0 otherwise.
+
+``--import-suites 10000`` also imports, before the full measurement, two JUnit files of that
+many one-case suites (issue 14: 778 KB that once made the trends page 56 MB) through the
+real importer, and measures the pages that show them beside the others.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import os
 import statistics
@@ -30,6 +35,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 GENERATED_PREFIX = "env-"
 BENCH_USER = "bench"
+IMPORTED_SUITE, IMPORTED_ENVIRONMENT = "ci-huge", f"{GENERATED_PREFIX}ci"  # generate_history --clear drops it
 
 
 @dataclass
@@ -41,6 +47,7 @@ class Page:
 @dataclass
 class Measure:
     queries: int
+    kilobytes: float
     times_ms: list[float] = field(default_factory=list)
 
     @property
@@ -61,6 +68,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--environments", type=int, default=5, help="generated environments (5)")
     parser.add_argument("--goal-ms", type=float, default=150, help="p95 goal per page, in ms (150)")
     parser.add_argument("--page-budget", type=float, default=60, help="stop timing a page after this many s (60)")
+    parser.add_argument(
+        "--import-suites", type=int, default=0, help="also import two files of N one-case suites (e.g. 10000)"
+    )
     parser.add_argument(
         "--fresh", action="store_true", help="delete previously generated runs (env-*) first, to measure both sizes"
     )
@@ -126,6 +136,38 @@ def generated_runs() -> int:
     return Run.objects.filter(environment__name__startswith=GENERATED_PREFIX).count()
 
 
+def import_one_case_suites(suites: int) -> float:
+    """Two imports of ``suites`` one-case suites (one in 7 failing, shifted the second time)."""
+    from runs.importers import import_results
+    from tests.samples import one_case_suites
+
+    started = time.monotonic()
+    for shift in (0, 3):
+        data = io.BytesIO(one_case_suites(suites, 7, shift))
+        import_results(data, suite_name=IMPORTED_SUITE, environment_name=IMPORTED_ENVIRONMENT)
+    return time.monotonic() - started
+
+
+def import_pages() -> list[Page]:
+    """The pages that list what the imports stored, when they did."""
+    from django.urls import reverse
+
+    from runs.models import Run
+
+    imported = list(Run.objects.filter(suite__name=IMPORTED_SUITE).order_by("-pk")[:2])
+    if len(imported) < 2:
+        return []
+    newest, before = imported
+    results = reverse("runs-results", args=[newest.pk])
+    return [
+        Page("imported run", reverse("runs-detail", args=[newest.pk])),
+        Page("imported results p2", f"{results}?outcome=failing&page=2"),
+        Page("compare imports", f"{reverse('dashboard-compare')}?a={before.pk}&b={newest.pk}"),
+        Page("trends, imports", f"{reverse('dashboard-trends')}?environment={IMPORTED_ENVIRONMENT}"),
+        Page("imported suite", reverse("dashboard-suite", args=[IMPORTED_SUITE])),
+    ]
+
+
 def pages() -> list[Page]:
     """The pages to measure, with ids picked from the current history."""
     from django.urls import NoReverseMatch, reverse
@@ -170,7 +212,7 @@ def pages() -> list[Page]:
             listed.append(Page(name, reverse(url_name)))
         except NoReverseMatch:
             print(f"(no {url_name} URL: {name} page skipped)")
-    return listed
+    return listed + import_pages()
 
 
 def measure(repeat: int, budget_s: float) -> dict[str, tuple[Page, Measure]]:
@@ -191,7 +233,7 @@ def measure(repeat: int, budget_s: float) -> dict[str, tuple[Page, Measure]]:
             raise SystemExit(f"{page.name}: GET {page.url} answered {response.status_code}")
         with CaptureQueriesContext(connection) as captured:
             client.get(page.url)
-        result = Measure(queries=len(captured.captured_queries))
+        result = Measure(queries=len(captured.captured_queries), kilobytes=len(response.content) / 1000)
         deadline = time.monotonic() + budget_s
         for _ in range(repeat):
             started = time.perf_counter()
@@ -207,7 +249,7 @@ def report(args, small: dict | None, full: dict, small_runs: int | None, full_ru
     """Print the table; return True when every page meets the goal with a constant query count."""
     small_label = f"q@{small_runs}" if small_runs else "q@small"
     header = (
-        f"{'page':<22} {'median ms':>9} {'p95 ms':>8} {'n':>3} {small_label:>8} {f'q@{full_runs}':>9} "
+        f"{'page':<22} {'KB':>6} {'median ms':>9} {'p95 ms':>8} {'n':>3} {small_label:>8} {f'q@{full_runs}':>9} "
         f"{'med@' + str(small_runs or '-'):>9} {'growth':>7}  result"
     )
     print(header)
@@ -221,7 +263,7 @@ def report(args, small: dict | None, full: dict, small_runs: int | None, full_ru
             verdict += f"; QUERIES GROW {before.queries} -> {m.queries}"
             ok = False
         print(
-            f"{name:<22} {m.median:>9.1f} {m.p95:>8.1f} {len(m.times_ms):>3} "
+            f"{name:<22} {m.kilobytes:>6.0f} {m.median:>9.1f} {m.p95:>8.1f} {len(m.times_ms):>3} "
             f"{before.queries if before else '-':>8} {m.queries:>9} "
             f"{f'{before.median:.1f}' if before else '-':>9} "
             f"{f'x{m.median / before.median:.2f}' if before else '-':>7}  {verdict}"
@@ -275,6 +317,9 @@ def main() -> int:
     if have < args.runs:
         took = generate(args.runs - have, args.environments, seed=2)
         print(f"Generated {args.runs - have} runs in {took:.1f} s ({(args.runs - have) / took:,.0f} runs/s)")
+    if args.import_suites and not import_pages():
+        took = import_one_case_suites(args.import_suites)
+        print(f"Imported {args.import_suites:,} one-case suites twice in {took:.1f} s")
     full_runs = generated_runs()
     full = measure(args.repeat, args.page_budget)
     print()

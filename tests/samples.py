@@ -1,4 +1,4 @@
-"""Result files the import tests share: one written by pytest itself, one hostile."""
+"""Result files the import tests and benchmarks share: one written by pytest itself, hostile ones."""
 
 import subprocess
 import sys
@@ -27,3 +27,18 @@ def billion_laughs() -> bytes:
         '<?xml version="1.0"?>\n<!DOCTYPE testsuite [\n' + "\n".join(entities) + "\n]>\n"
         '<testsuite name="lolz"><testcase name="&lol9;" time="1"/></testsuite>\n'
     ).encode()
+
+
+def one_case_suites(suites: int, failing_every: int, shift: int = 0) -> bytes:
+    """``<testsuites>`` of ``suites`` suites, each with one case; suite i fails when
+    (i + shift) is a multiple of ``failing_every``. Small per byte, heavy for every page
+    that lists suites, categories or results (issue 14: 778 KB made a 56 MB trends page)."""
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n']
+    for i in range(suites):
+        failure = '<failure message="assert 1 == 2"/>' if (i + shift) % failing_every == 0 else ""
+        parts.append(
+            f'<testsuite name="s{i:05d}"><testcase classname="s{i:05d}" name="t{i}" time="0">{failure}'
+            "</testcase></testsuite>\n"
+        )
+    parts.append("</testsuites>\n")
+    return "".join(parts).encode()

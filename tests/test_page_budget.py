@@ -14,9 +14,10 @@ from django.db.models.functions import Left
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from runs.importers import import_results
+from runs.importers.service import import_results
 from runs.models import Category, Result, Run, RunStatus, Suite, Verdict
 from tests.factories import EnvironmentFactory, ResultFactory, RunFactory, UserFactory
+from tests.samples import one_case_suites
 
 SUITES = 10_000
 FAILING_EVERY = 7  # one suite in 7 fails: 1,429 failures
@@ -24,20 +25,6 @@ PAGE_BYTES = 250_000  # the golden path's biggest page weighs 40 KB
 PAGE_QUERIES = 40
 GOLDEN_RUNS = 48  # with the two imports: the 50 runs a heatmap shows
 ROLES = {"manager": "Manager", "devops": "DevOps", "engineer": "Engineer", "superuser": None}
-
-
-def one_case_suites(suites: int = SUITES, failing_every: int = FAILING_EVERY, shift: int = 0) -> bytes:
-    """``<testsuites>`` of ``suites`` suites, each with one case; suite i fails when
-    (i + shift) is a multiple of ``failing_every``."""
-    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n']
-    for i in range(suites):
-        failure = '<failure message="assert 1 == 2"/>' if (i + shift) % failing_every == 0 else ""
-        parts.append(
-            f'<testsuite name="s{i:05d}"><testcase classname="s{i:05d}" name="t{i}" time="0">{failure}'
-            "</testcase></testsuite>\n"
-        )
-    parts.append("</testsuites>\n")
-    return "".join(parts).encode()
 
 
 @dataclass
@@ -69,8 +56,8 @@ def world(golden_path) -> World:
         for n, case in enumerate(cases):
             outcome = Result.Outcome.FAILED if failing and n == 0 else Result.Outcome.PASSED
             ResultFactory(run=golden, test_case=case, outcome=outcome)
-    imported = import_results(io.BytesIO(one_case_suites()), suite_name="ci-huge", environment_name="ci")
-    reimported = import_results(io.BytesIO(one_case_suites(shift=3)), suite_name="ci-huge", environment_name="ci")
+    files = (io.BytesIO(one_case_suites(SUITES, FAILING_EVERY, shift)) for shift in (0, 3))
+    imported, reimported = (import_results(f, suite_name="ci-huge", environment_name="ci") for f in files)
     one_category_per_suite(imported.suite)
     clients = {}
     for role, group in ROLES.items():
