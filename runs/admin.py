@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from runs.analysis.classification import backtracking_shape
 from runs.models import (
@@ -44,10 +45,10 @@ class SuiteVersionAdmin(admin.ModelAdmin):
     list_filter = ("suite",)
     readonly_fields = [field.name for field in SuiteVersion._meta.fields]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: SuiteVersion | None = None) -> bool:
         return False
 
 
@@ -131,7 +132,7 @@ class WebhookAdmin(admin.ModelAdmin):
     exclude = ("url",)
     readonly_fields = ("masked_url", "created")
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 
@@ -142,5 +143,5 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     raw_id_fields = ("webhook", "run")
     readonly_fields = [field.name for field in WebhookDelivery._meta.fields]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

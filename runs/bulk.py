@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from django.db import connections, models
 
@@ -17,20 +18,28 @@ EMPTY_LIST_JSON = "[]"
 EMPTY_OBJECT_JSON = "{}"
 
 
-def json_value(value) -> str:
+def json_value(value: list[Any] | dict[str, Any]) -> str:
     """A JSON field's value as the text both databases take (jsonb parses it on COPY)."""
     if not value:
         return EMPTY_LIST_JSON if isinstance(value, list) else EMPTY_OBJECT_JSON
     return json.dumps(value)
 
 
-def datetime_value(value: datetime, using: str = "default"):
+def datetime_value(value: datetime, using: str = "default") -> str | datetime | None:
     """A datetime as the database stores it (SQLite: text in UTC; PostgreSQL: as is)."""
     return connections[using].ops.adapt_datetimefield_value(value)
 
 
+def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    """``model``'s field ``name``, which has a column (the fields written and read here)."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"{model.__name__}.{name} is a reverse relation, not a column")
+    return field
+
+
 def insert_rows(
-    model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence], using: str = "default"
+    model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]], using: str = "default"
 ) -> None:
     """Insert ``rows`` (tuples of values for ``fields``, in database form) into ``model``'s table.
 
@@ -39,7 +48,7 @@ def insert_rows(
     connection = connections[using]
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    columns = ", ".join(quote(model._meta.get_field(name).column) for name in fields)
+    columns = ", ".join(quote(_field(model, name).column) for name in fields)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # The driver's own cursor: its errors are turned into Django's (IntegrityError …) here.
@@ -48,17 +57,18 @@ def insert_rows(
                     copy.write_row(row)
         else:
             placeholders = ", ".join(["%s"] * len(fields))
-            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)
+            # The stubs ask for a Sequence; the driver takes any iterable, so the rows stream.
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)  # type: ignore[arg-type]
 
 
 def rows_by_key(
     model: type[models.Model],
-    scope: tuple[str, object],
+    scope: tuple[str, int | str],
     key: str,
     keys: Collection[str],
     fields: Sequence[str],
     using: str = "default",
-) -> list[tuple]:
+) -> list[tuple[Any, ...]]:
     """``fields`` of the rows of ``model`` whose ``scope`` field has that value and whose
     ``key`` field is one of ``keys`` (a unique pair, such as a suite's test cases by node id).
 
@@ -72,12 +82,12 @@ def rows_by_key(
     if connection.vendor != "postgresql":
         matching = model._default_manager.filter(**{scope_field: scope_value, f"{key}__in": keys})
         return list(matching.order_by().values_list(*fields))
-    quote, meta = connection.ops.quote_name, model._meta
-    selected = ", ".join(f"t.{quote(meta.get_field(name).column)}" for name in fields)
-    key_column = quote(meta.get_field(key).column)
+    quote = connection.ops.quote_name
+    selected = ", ".join(f"t.{quote(_field(model, name).column)}" for name in fields)
+    key_column = quote(_field(model, key).column)
     sql = (
         f"SELECT {selected} FROM unnest(%s::text[]) AS k(key) CROSS JOIN LATERAL ("
-        f"SELECT * FROM {quote(meta.db_table)} WHERE {quote(meta.get_field(scope_field).column)} = %s "
+        f"SELECT * FROM {quote(model._meta.db_table)} WHERE {quote(_field(model, scope_field).column)} = %s "
         f"AND {key_column} = k.key LIMIT 1) AS t"
     )
     with connection.cursor() as cursor:
@@ -86,7 +96,11 @@ def rows_by_key(
 
 
 def insert_rows_sharing_values(
-    model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence], shared: Sequence, using: str = "default"
+    model: type[models.Model],
+    fields: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    shared: Sequence[Any],
+    using: str = "default",
 ) -> None:
     """``insert_rows``, where each row's last value is an index into ``shared``: the values of
     the last field, which many rows repeat. Parsing JSON into jsonb is most of what a bulk
@@ -98,10 +112,11 @@ def insert_rows_sharing_values(
         return
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    columns = [quote(model._meta.get_field(name).column) for name in fields]
+    columns = [quote(_field(model, name).column) for name in fields]
     others = ", ".join(columns[:-1])
     with connection.cursor() as cursor, connection.wrap_database_errors:
-        value_type = model._meta.get_field(fields[-1]).db_type(connection)
+        value_type = _field(model, fields[-1]).db_type(connection)
+
         cursor.execute(f"CREATE TEMP TABLE bulk_shared (n integer PRIMARY KEY, value {value_type}) ON COMMIT DROP")
         cursor.execute(
             f"CREATE TEMP TABLE bulk_rows ON COMMIT DROP AS "

@@ -16,6 +16,9 @@ class OrderedJSONField(models.TextField):
     mismatches, and describe frames, in the file's order. The field is never queried into."""
 
     description = "JSON, key order kept"
+    # The types django-stubs gives the model attribute (any JSON value, as for JSONField).
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: Any
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
         return None if value is None else json.loads(value)

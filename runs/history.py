@@ -10,7 +10,7 @@ from django.db.models import Count, Min
 from runs.analysis.classification import BUILTIN_RULES, UNCLASSIFIED, Rule, backtracking_shape
 from runs.analysis.flakiness import DEFAULT_WINDOW, MIN_RUNS, flip_rate, is_flaky
 from runs.analysis.mock import CONSTANT_RUNS
-from runs.models import FailureRule, Measurement, Result, Run, RunStatus
+from runs.models import FailureRule, Measurement, Result, Run, RunStatus, TestCase
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def outcome_history(run: Run, window: int = DEFAULT_WINDOW, min_runs: int = 1) -
     return {tc: [by_run[r] for r in sorted(by_run)] for tc, by_run in outcomes.items()}
 
 
-def recent_results(test_case, limit: int, environment: str = "") -> list[Result]:
+def recent_results(test_case: TestCase, limit: int, environment: str = "") -> list[Result]:
     """A check's last ``limit`` results (optionally on one environment), oldest first."""
     results = Result.objects.filter(test_case=test_case).select_related("run__environment")
     if environment:

@@ -8,10 +8,18 @@ Superusers may do everything.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseBase
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
+    from runs.models import Note
 
 MANAGER, DEVOPS, ENGINEER = "Manager", "DevOps", "Engineer"
 ROLES = (MANAGER, DEVOPS, ENGINEER)
@@ -30,30 +38,41 @@ ALLOWED: dict[str, set[str]] = {
 }
 
 
-def user_roles(user) -> set[str]:
+# The user object keeps its roles under this attribute for as long as it lives (a request).
+ROLES_CACHE = "_goldpath_roles"
+
+P = ParamSpec("P")
+R = TypeVar("R", bound=HttpResponseBase)
+
+
+def user_roles(user: User | AnonymousUser) -> set[str]:
     if not user.is_authenticated:
         return set()
-    if not hasattr(user, "_goldpath_roles"):
-        user._goldpath_roles = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
-    return user._goldpath_roles
+    roles: set[str] | None = getattr(user, ROLES_CACHE, None)
+    if roles is None:
+        roles = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        setattr(user, ROLES_CACHE, roles)
+    return roles
 
 
-def can(user, action: str) -> bool:
+def can(user: User | AnonymousUser, action: str) -> bool:
     return bool(user.is_authenticated and (user.is_superuser or user_roles(user) & ALLOWED[action]))
 
 
-def may_edit_note(user, note) -> bool:
+def may_edit_note(user: User | AnonymousUser, note: Note) -> bool:
     """A note's author edits it while their role may write notes; moderators edit any."""
     return (can(user, NOTES) and note.author_id == user.pk) or can(user, MODERATE)
 
 
-def permission_required(action: str):
+def permission_required(
+    action: str,
+) -> Callable[[Callable[Concatenate[HttpRequest, P], R]], Callable[Concatenate[HttpRequest, P], R]]:
     """Login required, then 403 unless the user's role allows ``action``."""
 
-    def decorator(view):
+    def decorator(view: Callable[Concatenate[HttpRequest, P], R]) -> Callable[Concatenate[HttpRequest, P], R]:
         @login_required
         @wraps(view)
-        def wrapper(request, *args, **kwargs):
+        def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> R:
             if not can(request.user, action):
                 raise PermissionDenied(f"Your role may not {action}.")
             return view(request, *args, **kwargs)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -29,7 +29,7 @@ class SuiteRefused(ValueError):
 def store_suite(
     loaded: LoadedSuite,
     source_path: str = "",
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     based_on: SuiteVersion | None = None,
 ) -> Suite:
     """Make ``loaded`` the suite's current version (a new one if its content is new).
@@ -46,9 +46,10 @@ def store_suite(
             f"suite {suite.name!r} holds imported CI results; a suite file cannot take its name "
             "(rename the file's suite)"
         )
-    if based_on is None and _edit_of(suite.current_version, loaded.digest):
-        model = suite_from_definition(suite.current_version.definition)
-        version = suite.current_version
+    current = suite.current_version
+    if based_on is None and current is not None and _edit_of(current, loaded.digest):
+        model = suite_from_definition(current.definition)
+        version: SuiteVersion | None = current
     else:
         version = suite.versions.filter(digest=loaded.digest).first()
     if version is None:
@@ -74,9 +75,9 @@ def store_suite(
     return suite
 
 
-def _edit_of(version: SuiteVersion | None, digest: str) -> bool:
+def _edit_of(version: SuiteVersion, digest: str) -> bool:
     """Whether ``version`` is a dashboard edit of the content whose digest is ``digest``."""
-    return version is not None and version.based_on is not None and version.based_on.digest == digest
+    return version.based_on is not None and version.based_on.digest == digest
 
 
 def _sync_rows(suite: Suite, model: SuiteModel) -> None:
@@ -111,12 +112,12 @@ def _sync_rows(suite: Suite, model: SuiteModel) -> None:
     suite.test_cases.exclude(node_id__in=[c.id for c in model.checks]).update(active=False)
 
 
-def load_suite_path(path: Path, user: AbstractBaseUser | None = None) -> Suite:
+def load_suite_path(path: Path, user: User | None = None) -> Suite:
     """Validate and store one suite file; SuiteFileError names file, line and key path."""
     return store_suite(load_suite_file(path), str(path), user)
 
 
-def load_suite_text(text: str, source_name: str, user: AbstractBaseUser | None = None) -> Suite:
+def load_suite_text(text: str, source_name: str, user: User | None = None) -> Suite:
     """A suite uploaded as text (the API): validated the same way as a file."""
     return store_suite(parse_suite(text, source_name), source_name, user)
 
@@ -133,7 +134,7 @@ class TagSetting:
     description: str = ""
 
 
-def retag_suite(suite: Suite, tags: list[TagSetting], user: AbstractBaseUser) -> Suite:
+def retag_suite(suite: Suite, tags: list[TagSetting], user: User) -> Suite:
     """Make a version of ``suite`` whose impact tags are ``tags``: a renamed tag stays on its
     checks, a tag left out leaves them. The result is validated as a suite file is
     (SuiteFileError lists the problems) and stored as a new version by ``user``. It stays

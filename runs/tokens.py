@@ -11,6 +11,7 @@ import hmac
 import secrets
 from datetime import timedelta
 
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from runs.models import ApiToken
@@ -22,14 +23,14 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_token(user, name: str) -> tuple[ApiToken, str]:
+def create_token(user: User, name: str) -> tuple[ApiToken, str]:
     """A new token for ``user``; the plain text is returned once and never stored."""
     prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     token = ApiToken.objects.create(user=user, name=name[:100], prefix=prefix, secret_hash=_digest(secret))
     return token, f"gp_{prefix}_{secret}"
 
 
-def authenticate(raw: str):
+def authenticate(raw: str) -> User | None:
     """The active user behind a token string, or None."""
     try:
         marker, prefix, secret = raw.split("_", 2)

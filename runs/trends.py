@@ -8,7 +8,7 @@ that was not measured stays ``None`` so a chart shows a gap instead of an invent
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,7 +66,9 @@ def _slots(runs: Iterable[Run]) -> dict[str, int]:
     return {name: i for i, name in enumerate(sorted({r.environment.name for r in runs}))}
 
 
-def _per_environment(runs: list[Run], columns: dict[str, Callable[[Run], Any]], slots=None) -> list[dict]:
+def _per_environment(
+    runs: list[Run], columns: dict[str, Callable[[Run], Any]], slots: dict[str, int] | None = None
+) -> list[dict]:
     """One series per environment (by name): the run points and the given ``columns``."""
     slots = slots if slots is not None else _slots(runs)
     by_env: dict[str, list[Run]] = defaultdict(list)
@@ -149,7 +151,9 @@ def category_heatmap(runs: list[Run], columns: int = HEATMAP_RUNS, rows: int = H
         keys.append(None)
     z, text = [], []
     for key, label in zip(keys, labels, strict=True):
-        z_row, text_row = [], []
+        z_row: list[float | None] = []
+        text_row: list[str] = []
+
         for run in recent:
             cell = cells[key].get(run.pk)
             head = f"Run #{run.pk} · {run.environment.name} · {run_time(run)}<br>{label}: "
@@ -189,7 +193,7 @@ def metric_series(runs: list[Run]) -> list[dict]:
     where the run did not measure it. The target line follows the stored targets.
     """
     run_by_id = {r.pk: r for r in runs}
-    by_key: dict[str, dict[int, dict]] = defaultdict(dict)
+    by_key: dict[str, dict[int, Mapping[str, Any]]] = defaultdict(dict)
     for row in (
         Measurement.objects.filter(run_id__in=list(run_by_id))
         .order_by("id")
@@ -213,8 +217,8 @@ def metric_series(runs: list[Run]) -> list[dict]:
                 "series": _per_environment(
                     measured_in,
                     {
-                        "p50": lambda r, rows=rows: (rows.get(r.pk) or {}).get("p50"),
-                        "p95": lambda r, rows=rows: (rows.get(r.pk) or {}).get("p95"),
+                        "p50": _row_value(rows, "p50"),
+                        "p95": _row_value(rows, "p95"),
                     },
                     slots,
                 ),
@@ -225,6 +229,11 @@ def metric_series(runs: list[Run]) -> list[dict]:
             }
         )
     return metrics
+
+
+def _row_value(rows: Mapping[int, Mapping[str, Any]], name: str) -> Callable[[Run], Any]:
+    """A series column: ``name`` in the run's row, None for a run without one."""
+    return lambda run: (rows.get(run.pk) or {}).get(name)
 
 
 def trends_data(filters: TrendFilter, now: datetime | None = None) -> dict:
@@ -260,7 +269,7 @@ class EnvironmentRisk:
     status: dict[str, str] = field(default_factory=dict)  # tag name -> "at risk" | "working"
 
     @property
-    def environment(self):
+    def environment(self) -> Environment:
         return self.run.environment
 
     @property

@@ -45,16 +45,15 @@ def compare_runs(
     old = {r.node_id: r for r in before}
     new = {r.node_id: r for r in after}
     common = [k for k in new if k in old]
-    old_metrics = {m.key: m for m in before_metrics}
-    regressions = [
-        Regression(m.key, m.name, old_metrics[m.key].p95, m.p95)
-        for m in after_metrics
-        if m.key in old_metrics
-        and m.p95 is not None
-        and old_metrics[m.key].p95 is not None
-        and m.p95 > old_metrics[m.key].p95 * ratio
-        and m.p95 - old_metrics[m.key].p95 >= min_ms
-    ]
+    old_p95 = {m.key: m.p95 for m in before_metrics}
+    regressions = []
+    for m in after_metrics:
+        before_p95 = old_p95.get(m.key)
+        if before_p95 is None or m.p95 is None:
+            continue
+        if m.p95 > before_p95 * ratio and m.p95 - before_p95 >= min_ms:
+            regressions.append(Regression(m.key, m.name, before_p95, m.p95))
+
     return Comparison(
         new_failures=[new[k].name for k in common if new[k].failing and not old[k].failing],
         fixed=[new[k].name for k in common if old[k].failing and new[k].outcome == "passed"],

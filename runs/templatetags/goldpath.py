@@ -1,5 +1,7 @@
 import json
 import re
+from collections.abc import Iterable, Sequence
+from typing import Any, TypedDict
 
 import markdown as markdown_lib
 import nh3
@@ -7,40 +9,49 @@ from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from probes.suite.model import StepBase
 from runs.analysis.mock import INDICATOR_LABELS
 
 register = template.Library()
 
 
+class RunDuration(TypedDict):
+    """One bar of ``duration_chart``: a run's result for a check."""
+
+    run: int
+    duration_s: float
+    outcome: str
+
+
 @register.filter
-def pretty_json(value) -> str:
+def pretty_json(value: object) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
 
 @register.filter
-def percent(value) -> str:
+def percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f}%"
 
 
 @register.filter
-def dollars(value) -> str:
+def dollars(value: float | None) -> str:
     return "–" if value is None else f"${value:,.0f}"
 
 
 @register.filter
-def indicator_labels(flags) -> str:
+def indicator_labels(flags: Iterable[str]) -> str:
     return "; ".join(INDICATOR_LABELS.get(flag, flag) for flag in flags)
 
 
 @register.filter
-def markdown(text: str) -> str:
+def markdown(text: str | None) -> str:
     """Render a note's Markdown; nh3 removes anything that could run script."""
     html = markdown_lib.markdown(text or "", extensions=["fenced_code", "tables", "sane_lists"])
     return mark_safe(nh3.clean(html))  # noqa: S308 - sanitized just above
 
 
 @register.simple_tag
-def sparkline(values, width: int = 120, height: int = 28) -> str:
+def sparkline(values: Sequence[float], width: int = 120, height: int = 28) -> str:
     """An inline SVG line of ``values`` (0..1, oldest first), with the last point marked."""
     if not values:
         return format_html('<span class="muted">no runs</span>')
@@ -65,7 +76,9 @@ def sparkline(values, width: int = 120, height: int = 28) -> str:
 
 
 @register.simple_tag
-def duration_chart(durations, limit_s=None, width: int = 720, height: int = 160) -> str:
+def duration_chart(
+    durations: Sequence[RunDuration], limit_s: float | None = None, width: int = 720, height: int = 160
+) -> str:
     """Bars of each run's duration (seconds), coloured by outcome, with the check's time
     limit as a dashed line when it fits the scale. Server-side SVG: no script needed."""
     if not durations:
@@ -130,7 +143,7 @@ def _one_line(value: object) -> str:
 
 
 @register.filter
-def md_cell(value) -> str:
+def md_cell(value: object) -> str:
     """Text safe anywhere inline in Markdown (a table cell, a list item, a heading): one line,
     with no live HTML, link, image, emphasis or code — test names, messages and suite texts
     come from CI files and from the servers probed, and the report is rendered elsewhere."""
@@ -139,7 +152,7 @@ def md_cell(value) -> str:
 
 
 @register.filter
-def md_code(value) -> str:
+def md_code(value: object) -> str:
     """``value`` as one-line inline code, delimited by one backtick more than its longest run
     of backticks, so nothing in it can close the span and be read as Markdown or HTML."""
     text = _one_line(value)
@@ -151,19 +164,19 @@ def md_code(value) -> str:
 
 
 @register.filter
-def get_item(mapping, key):
+def get_item(mapping: object, key: object) -> object:
     """``mapping[key]`` in a template (None when absent)."""
     return mapping.get(key) if hasattr(mapping, "get") else None
 
 
 @register.filter
-def describe_step(step) -> str:
+def describe_step(step: StepBase) -> str:
     """A few words on what a suite step does (``GET /health``, ``3 on ws``)."""
     return step.kind.describe(step.options)
 
 
 @register.filter
-def shown_steps(evidence) -> list:
+def shown_steps(evidence: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The steps a reader needs: the first sample's, and those of the sample that failed."""
     steps = (evidence or {}).get("steps") or []
     failed = next((s.get("sample") for s in (evidence or {}).get("samples") or [] if not s.get("ok")), None)

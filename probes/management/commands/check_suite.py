@@ -1,8 +1,9 @@
 """``check_suite FILE…``: validate suite files without running anything."""
 
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from probes.suite.loader import SuiteFileError, load_suite_file
 
@@ -10,10 +11,10 @@ from probes.suite.loader import SuiteFileError, load_suite_file
 class Command(BaseCommand):
     help = "Validate suite files (format 2) without running them: every problem with file, line and key path."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("files", nargs="+", type=Path)
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         failed = 0
         for path in options["files"]:
             try:

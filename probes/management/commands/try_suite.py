@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from probes.engine import CheckOutcome, run_checks
 from probes.matchers import short
@@ -30,7 +30,7 @@ class Command(BaseCommand):
         "hosts of --base-url and --ws-url (and --allow-host). Exits 1 if a check fails."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path)
         parser.add_argument("--base-url", required=True, help="where request paths go")
         parser.add_argument("--ws-url", default="", help="where connect paths go (default: the base URL with ws://)")
@@ -48,7 +48,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--json", action="store_true", help="print the outcomes as JSON instead of a trace")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             loaded = load_suite_file(options["file"])
         except SuiteFileError as exc:

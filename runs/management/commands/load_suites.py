@@ -1,8 +1,9 @@
 """``load_suites [FILE …]``: validate suite files and store each one that changed as a new version."""
 
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from probes.suite.loader import SuiteFileError
 from runs.suites import LoadReport, SuiteRefused, load_all_suites, load_suite_path
@@ -14,10 +15,10 @@ class Command(BaseCommand):
         "new version; a file that does not validate is reported and its suite keeps its current version."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("files", nargs="*", type=Path, help="suite files (default: GOLDPATH_SUITES_DIR/*.yaml)")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         report = LoadReport()
         if options["files"]:
             for path in options["files"]:
@@ -29,6 +30,8 @@ class Command(BaseCommand):
             report = load_all_suites()
         for suite in report.suites:
             version = suite.current_version
+            assert version is not None, "storing a suite makes a version current"
+
             self.stdout.write(
                 f"Loaded {suite.name} version {version.number} ({version.digest[:12]}, "
                 f"{suite.test_cases.filter(active=True).count()} checks)"

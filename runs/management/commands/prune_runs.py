@@ -7,8 +7,9 @@ correct over any window. Work is done in batches, each in its own transaction.
 
 import re
 from datetime import timedelta
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
@@ -28,11 +29,11 @@ def parse_age(text: str) -> timedelta:
 class Command(BaseCommand):
     help = "Delete the results of runs older than an age (e.g. 90d), keeping runs and measurements."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--older-than", required=True, help="Age such as 90d, 36h or 12w")
         parser.add_argument("--dry-run", action="store_true", help="Say what would be removed, remove nothing")
 
-    def handle(self, *args, older_than, dry_run, **options):
+    def handle(self, *args: Any, older_than: str, dry_run: bool, **options: Any) -> None:
         cutoff = timezone.now() - parse_age(older_than)
         old_runs = Run.objects.filter(
             created__lt=cutoff,
