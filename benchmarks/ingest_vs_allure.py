@@ -139,7 +139,7 @@ def child_import(path: str, suite: str) -> None:
     import django
 
     django.setup()
-    import runs.importers as importers
+    import runs.importers.service as importers
     from runs.importers.store import ImportWriter
 
     def peak_mb() -> float:

@@ -18,8 +18,8 @@ from runs.analysis.comparison import compare_runs
 from runs.analysis.facts import FAILING, PASSED, SKIPPED
 from runs.analysis.flakiness import flip_rate, is_flaky
 from runs.analysis.shown import Shown, listed, top
-from runs.exporters import FORMATS, export_run
-from runs.exporters import filename as export_filename
+from runs.exporters.formats import FORMATS, export_run
+from runs.exporters.formats import filename as export_filename
 from runs.models import Environment, NoteRevision, Result, Run, TestCase
 from runs.overview import SPARKLINE_RUNS, overview_rows
 from runs.reporting import as_ran, build_report, load_results, metric_facts, result_facts

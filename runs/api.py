@@ -28,7 +28,8 @@ from pydantic import Field
 from probes.suite.loader import MAX_SUITE_BYTES, SuiteFileError
 from runs import history, roles, tokens
 from runs.analysis.flakiness import flip_rate
-from runs.importers import FileTooLarge, ImportFailed, import_results
+from runs.importers.cases import ImportFailed
+from runs.importers.service import FileTooLarge, import_results
 from runs.models import Environment, Run, RunStatus, Suite, TestCase, Verdict
 from runs.overview import overview_rows
 from runs.reporting import build_report, report_json

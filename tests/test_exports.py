@@ -7,8 +7,8 @@ from xml.etree import ElementTree
 
 import pytest
 
-from runs.exporters import FORMATS, export_run
-from runs.importers import import_results
+from runs.exporters.formats import FORMATS, export_run
+from runs.importers.service import import_results
 from runs.models import Note
 from runs.services import create_run
 from tests.conftest import manage, wait_for

@@ -9,8 +9,8 @@ from xml.etree import ElementTree
 import markdown
 import pytest
 
-from runs.exporters import export_run
-from runs.importers import import_results
+from runs.exporters.formats import export_run
+from runs.importers.service import import_results
 from runs.models import Run
 
 pytestmark = pytest.mark.django_db

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from runs import importers
-from runs.importers import FileTooLarge, ImportFailed, import_results
+from runs.importers import service as importers
+from runs.importers.cases import ImportFailed
 from runs.importers.junit import parse_junit
+from runs.importers.service import FileTooLarge, import_results
 from runs.models import Category, Environment, ImpactTag, Result, Run, RunStatus, Suite, TestCase
 from runs.reporting import build_report, load_results, result_facts, tag_mrr
 from runs.services import analyse_run

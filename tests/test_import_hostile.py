@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runs.analysis.classification import MESSAGE_EXCERPT, Rule
-from runs.importers import PARSERS, ImportFailed, detect_format, import_results
-from runs.importers.cases import MAX_NAME, MAX_TEXT, ImportedCase
+from runs.importers.cases import MAX_NAME, MAX_TEXT, ImportedCase, ImportFailed
 from runs.importers.junit import MAX_ATTRIBUTES, MAX_DEPTH, MAX_TOKEN_BYTES, parse_junit
+from runs.importers.service import PARSERS, detect_format, import_results
 from runs.importers.store import MAX_CATEGORIES, OTHER_CATEGORY, capped_categories, classifier
 from runs.models import Run, TestCase
 

@@ -12,8 +12,8 @@ from django.test import Client
 from django.utils.html import escape
 
 from runs import tokens
-from runs.exporters import export_run
-from runs.importers import import_results
+from runs.exporters.formats import export_run
+from runs.importers.service import import_results
 from runs.models import Badge, Run, RunStatus
 from tests.factories import CategoryFactory, ResultFactory, RunFactory, UserFactory
 from tests.factories import TestCaseFactory as CheckFactory

@@ -6,7 +6,7 @@ import io
 import pytest
 from django.test import Client
 
-from runs.importers import import_results
+from runs.importers.service import import_results
 from runs.models import Run
 from tests.test_api import bearer, user_with_role
 

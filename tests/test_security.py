@@ -8,7 +8,7 @@ import sys
 import pytest
 from django.test import Client
 
-from runs.exporters import FORMATS, export_run
+from runs.exporters.formats import FORMATS, export_run
 from runs.models import Measurement, Result, Run
 from runs.services import create_run
 from tests.conftest import BASE_DIR, manage, subprocess_env, wait_for

@@ -27,7 +27,7 @@ class ImportedCase:
     duration_s: float
     message: str = ""
     # The failure's own one-line message when the file gives it apart from the trace (JUnit's
-    # message attribute); classified first, see runs.importers._classifier.
+    # message attribute); classified first, see runs.importers.store.classifier.
     headline: str = ""
     key: str = field(init=False)  # the node id as stored, see stored_node_id()
 

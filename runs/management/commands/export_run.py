@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from runs.exporters import FORMATS, export_run
+from runs.exporters.formats import FORMATS, export_run
 from runs.models import Run
 
 

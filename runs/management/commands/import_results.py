@@ -3,7 +3,8 @@ import json as _json
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from runs.importers import PARSERS, ImportFailed, import_results
+from runs.importers.cases import ImportFailed
+from runs.importers.service import PARSERS, import_results
 from runs.reporting import build_report, report_json
 
 

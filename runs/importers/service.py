@@ -1,0 +1,128 @@
+"""Import a CI results file (JUnit XML, pytest-json-report) as a finished run: detect the
+format, parse it as a stream, store it batch by batch (runs.importers.store) in one
+transaction, and finish the run with the same analysis as a probe run's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from itertools import islice
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from probes.gcpause import cyclic_gc_paused
+from runs import history
+from runs.importers.cases import ImportedCase, ImportFailed, head_encoding
+from runs.importers.junit import parse_junit
+from runs.importers.pytest_json import parse_pytest_json
+from runs.importers.store import BATCH, ImportWriter
+from runs.models import Environment, Run, RunStatus, Suite
+from runs.services import finish_run
+
+PARSERS: dict[str, Callable[[BinaryIO], Iterator[ImportedCase]]] = {
+    "junit": parse_junit,
+    "pytest-json": parse_pytest_json,
+}
+
+
+class LimitedReader:
+    """A file wrapper that refuses to read past ``limit`` bytes (uploads of unknown size)."""
+
+    def __init__(self, stream: BinaryIO, limit: int) -> None:
+        self.stream, self.limit, self.read_bytes = stream, limit, 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.stream.read(size if size and size > 0 else self.limit + 1)
+        self.read_bytes += len(chunk)
+        if self.read_bytes > self.limit:
+            raise FileTooLarge(self.limit)
+        return chunk
+
+
+class FileTooLarge(ImportFailed):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the file is larger than the import limit of {limit:,} bytes (GOLDPATH_IMPORT_MAX_BYTES)")
+        self.limit = limit
+
+
+def detect_format(stream: BinaryIO) -> str:
+    """JUnit or pytest-json, from the first bytes (the stream is rewound or peeked)."""
+    if stream.seekable():
+        head = stream.read(64)
+        stream.seek(0)
+    else:
+        head = stream.peek(64)[:64]
+    text = head.decode(head_encoding(head), errors="ignore").lstrip("\ufeff \t\r\n")
+    if not text:
+        raise ImportFailed("the file is empty")
+    if text.startswith("<"):
+        return "junit"
+    if text.startswith("{"):
+        return "pytest-json"
+    raise ImportFailed("unknown file format: expected JUnit XML (starting with '<') or pytest-json-report JSON")
+
+
+@cyclic_gc_paused()
+def import_results(
+    stream: BinaryIO,
+    *,
+    suite_name: str,
+    environment_name: str,
+    fmt: str = "auto",
+    user=None,
+    max_bytes: int | None = None,
+) -> Run:
+    """Parse ``stream`` and store it as a finished run of ``suite_name`` on ``environment_name``."""
+    limited = LimitedReader(stream, max_bytes or settings.GOLDPATH_IMPORT_MAX_BYTES)
+    if fmt == "auto":
+        fmt = detect_format(stream)
+    if fmt not in PARSERS:
+        raise ImportFailed(f"unknown format {fmt!r}; use one of {', '.join(PARSERS)}")
+    suite_slug, env_slug = slugify(suite_name)[:64], slugify(environment_name)[:64]
+    if not suite_slug or not env_slug:
+        raise ImportFailed("give a suite and an environment name (letters, digits, hyphens)")
+    cases = PARSERS[fmt](limited)
+    rules = history.active_rules()
+    with transaction.atomic():
+        suite, _ = Suite.objects.get_or_create(
+            name=suite_slug, defaults={"title": suite_name[:200], "origin": Suite.Origin.IMPORT}
+        )
+        if suite.origin != Suite.Origin.IMPORT:
+            raise ImportFailed(
+                f"suite {suite.name!r} is a probe suite: its results come only from Goldpath's own workers. "
+                f"Import into a suite of its own (for example {suite.name}-ci)"
+            )
+        # One import of a suite at a time: each reads the suite's test cases, their order and
+        # categories, then adds to them, so a second one waits here until the first is
+        # committed, then matches what it created (PostgreSQL; SQLite has one writer anyway).
+        # NO KEY: rows that merely refer to the suite (its runs) are not held up.
+        Suite.objects.select_for_update(no_key=True).filter(pk=suite.pk).values_list("pk").get()
+        environment, _ = Environment.objects.get_or_create(name=env_slug, defaults={"base_url": ""})
+        run = Run.objects.create(
+            suite=suite,
+            environment=environment,
+            trigger=Run.Trigger.IMPORT,
+            triggered_by=user,
+            status=RunStatus.RUNNING,
+            started_at=timezone.now(),
+            base_url=environment.base_url,
+        )
+        writer = ImportWriter(suite, run, rules)
+        while batch := list(islice(cases, BATCH)):
+            writer.store(batch)
+        tally = writer.tally
+        if not tally.total:
+            raise ImportFailed("the file holds no test cases")
+        run.expected = tally.total  # known only now: the file was never counted before it was stored
+        Run.objects.filter(pk=run.pk).update(expected=run.expected)
+        finish_run(
+            run,
+            duration_s=round(tally.duration_s, 3),
+            facts=tally.facts(),
+            flags=tally.flags(),
+            tag_mrr_map=dict(suite.impact_tags.values_list("name", "mrr")),
+        )
+    return run
