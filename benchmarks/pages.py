@@ -138,7 +138,7 @@ def generated_runs() -> int:
 
 def import_one_case_suites(suites: int) -> float:
     """Two imports of ``suites`` one-case suites (one in 7 failing, shifted the second time)."""
-    from runs.importers import import_results
+    from runs.importers.service import import_results
     from tests.samples import one_case_suites
 
     started = time.monotonic()
