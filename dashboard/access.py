@@ -3,6 +3,8 @@ shows what at least a Manager may read, and an account is not a role."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -14,7 +16,7 @@ NOT_PAGES = ("/accounts/", "/admin/", "/api/", "/badge/")
 
 
 class RoleRequiredMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:

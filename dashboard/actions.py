@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -14,7 +15,7 @@ from runs.models import Note, Run, RunStatus
 from runs.services import DispatchError, NothingToRerun, NotRunnable, create_rerun, create_run
 
 
-def _started(request, run: Run, what: str):
+def _started(request: HttpRequest, run: Run, what: str) -> HttpResponse:
     if run.status == RunStatus.ERROR:
         messages.error(request, run.status_message)
     else:
@@ -24,7 +25,7 @@ def _started(request, run: Run, what: str):
 
 @require_POST
 @roles.permission_required(roles.RUN)
-def run_now(request):
+def run_now(request: HttpRequest) -> HttpResponse:
     form = RunNowForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose an environment and a suite to run.")
@@ -44,11 +45,11 @@ def run_now(request):
 
 @require_POST
 @roles.permission_required(roles.RERUN)
-def rerun(request, run_id: int):
+def rerun(request: HttpRequest, run_id: int) -> HttpResponse:
     parent = get_object_or_404(Run.objects.select_related("suite", "environment", "version"), pk=run_id)
     form = RerunForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(form.non_field_errors()) or "That rerun request was incomplete.")
+        messages.error(request, " ".join(map(str, form.non_field_errors())) or "That rerun request was incomplete.")
         return redirect(parent)
     data = form.cleaned_data
     try:
@@ -71,7 +72,7 @@ def rerun(request, run_id: int):
 
 @require_POST
 @roles.permission_required(roles.NOTES)
-def add_note(request, run_id: int):
+def add_note(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(Run, pk=run_id)
     form = NoteForm(request.POST)
     if form.is_valid():
@@ -84,7 +85,7 @@ def add_note(request, run_id: int):
 
 @require_POST
 @roles.permission_required(roles.NOTES)
-def edit_note(request, note_id: int):
+def edit_note(request: HttpRequest, note_id: int) -> HttpResponse:
     note = get_object_or_404(Note.objects.select_related("run"), pk=note_id)
     if not roles.may_edit_note(request.user, note):
         raise PermissionDenied("You may edit only your own notes.")
@@ -99,7 +100,7 @@ def edit_note(request, note_id: int):
 
 @require_POST
 @login_required
-def create_api_token(request):
+def create_api_token(request: roles.LoggedInRequest) -> HttpResponse:
     name = request.POST.get("name", "").strip()
     if not name:
         messages.error(request, "Give the token a name that says what it is for.")
@@ -115,7 +116,7 @@ def create_api_token(request):
 
 @require_POST
 @login_required
-def revoke_api_token(request, token_id: int):
+def revoke_api_token(request: roles.LoggedInRequest, token_id: int) -> HttpResponse:
     token = get_object_or_404(request.user.api_tokens, pk=token_id)
     tokens.revoke(token)
     messages.success(request, f"Token “{token.name}” revoked.")

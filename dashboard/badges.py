@@ -1,7 +1,7 @@
 """Status badges: an SVG per environment and suite, public only through its unguessable key."""
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
@@ -13,7 +13,7 @@ COLORS = {"PASS": "#2e7d32", "PARTIAL SUCCESS": "#b26a00", "FAIL": "#c62828"}
 CHAR_WIDTH = 6.5  # Verdana 11px, close enough for a badge
 
 
-def badge_svg(request, key: str):
+def badge_svg(request: HttpRequest, key: str) -> HttpResponse:
     badge = Badge.objects.select_related("environment", "suite").filter(key=key).first()
     if badge is None:
         raise Http404("No such badge.")
@@ -50,7 +50,7 @@ def badge_svg(request, key: str):
 
 
 @roles.permission_required(roles.CONFIGURE)
-def badge_settings(request, environment: str, suite: str):
+def badge_settings(request: HttpRequest, environment: str, suite: str) -> HttpResponse:
     badge, _ = Badge.objects.get_or_create(
         environment=get_object_or_404(Environment, name=environment), suite=get_object_or_404(Suite, name=suite)
     )
@@ -59,7 +59,7 @@ def badge_settings(request, environment: str, suite: str):
 
 @require_POST
 @roles.permission_required(roles.CONFIGURE)
-def badge_rotate(request, badge_id: int):
+def badge_rotate(request: HttpRequest, badge_id: int) -> HttpResponse:
     badge = get_object_or_404(Badge, pk=badge_id)
     badge.key = new_badge_key()
     badge.save(update_fields=["key"])

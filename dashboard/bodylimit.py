@@ -10,6 +10,8 @@ no length (``Transfer-Encoding: chunked``, which Django would read as empty) get
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -60,7 +62,7 @@ class RequestBodyLimitMiddleware:
     """After authentication (an upload by session needs its user), before everything that
     reads the body: the CSRF check in ``process_view`` and the view."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:

@@ -4,12 +4,14 @@ that override the suites' — secrets only as ${env.NAME}, never their values.""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from runs import roles
@@ -58,7 +60,7 @@ class EnvironmentForm(forms.ModelForm):
         model = Environment
         fields = ["name", "base_url", "ws_url", "allowed_hosts"]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["name"].disabled = True  # runs, badges and schedules refer to it
@@ -73,7 +75,7 @@ class EnvironmentForm(forms.ModelForm):
 
 
 @login_required
-def environments_page(request):
+def environments_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/environments.html",
@@ -82,7 +84,7 @@ def environments_page(request):
 
 
 @roles.permission_required(roles.CONFIGURE)
-def environment_edit(request, name: str | None = None):
+def environment_edit(request: HttpRequest, name: str | None = None) -> HttpResponse:
     environment = get_object_or_404(Environment, name=name) if name else None
     form = EnvironmentForm(request.POST or None, instance=environment)
     if request.method == "POST" and form.is_valid():

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, time
+from typing import Any
 
 from django import forms
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from runs.models import Environment, Note, Run, Suite, Verdict
+from runs.models import Environment, Note, Run, RunStatus, Suite, Verdict
 
 SORTS = {
     "-created": "Newest first",
@@ -25,7 +26,7 @@ class RunFilterForm(forms.Form):
     environment = forms.ModelChoiceField(Environment.objects.all(), required=False, to_field_name="name")
     suite = forms.ModelChoiceField(Suite.objects.all(), required=False, to_field_name="name")
     verdict = forms.ChoiceField(choices=[("", "Any verdict"), *Verdict.choices], required=False)
-    status = forms.ChoiceField(choices=[("", "Any status"), *Run._meta.get_field("status").choices], required=False)
+    status = forms.ChoiceField(choices=[("", "Any status"), *RunStatus.choices], required=False)
     trigger = forms.ChoiceField(choices=[("", "Any trigger"), *Run.Trigger.choices], required=False)
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
     date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
@@ -37,8 +38,9 @@ class RunFilterForm(forms.Form):
     )
     sort = forms.ChoiceField(choices=list(SORTS.items()), required=False)
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             raise forms.ValidationError("The 'From' date is after the 'To' date.")
         return data
@@ -72,8 +74,9 @@ class RerunForm(forms.Form):
     test_case = forms.IntegerField(required=False)
     request_key = forms.CharField(max_length=64, required=False)
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if data.get("scope") == Run.Scope.CATEGORY and not data.get("category"):
             raise forms.ValidationError("Choose the category to rerun.")
         if data.get("scope") == Run.Scope.TEST and not data.get("test_case"):

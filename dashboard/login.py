@@ -1,12 +1,16 @@
 """Login with failed attempts limited per user name and per client address."""
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django_ratelimit.core import get_usage
 
 
-def _limited(request, increment: bool) -> bool:
+def _limited(request: HttpRequest, increment: bool) -> bool:
     """Whether the user name or the address has used up its failures; ``increment``
     records one more failure for both."""
     rates = {"post:username": settings.LOGIN_RATE, "ip": settings.LOGIN_RATE_PER_ADDRESS}
@@ -21,11 +25,11 @@ class LoginView(auth_views.LoginView):
     """Only failed attempts count, so colleagues behind one address are not locked out by
     each other's successful logins."""
 
-    def post(self, request, *args, **kwargs):
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if _limited(request, increment=False):
             return render(request, "registration/rate_limited.html", {"rate": settings.LOGIN_RATE}, status=429)
         return super().post(request, *args, **kwargs)
 
-    def form_invalid(self, form):
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
         _limited(self.request, increment=True)
         return super().form_invalid(form)

@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from django_celery_beat.models import PeriodicTask
@@ -24,7 +25,7 @@ class ScheduleForm(forms.Form):
 
 
 @roles.permission_required(roles.CONFIGURE)
-def schedules_page(request):
+def schedules_page(request: HttpRequest) -> HttpResponse:
     form = ScheduleForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -40,7 +41,7 @@ def schedules_page(request):
 
 @require_POST
 @roles.permission_required(roles.CONFIGURE)
-def schedule_delete(request, schedule_id: int):
+def schedule_delete(request: HttpRequest, schedule_id: int) -> HttpResponse:
     task = get_object_or_404(PeriodicTask, pk=schedule_id, task=SCHEDULED_RUN_TASK)
     task.delete()
     messages.success(request, f"Schedule “{task.name}” removed.")

@@ -15,6 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -67,7 +68,7 @@ def _per_suite(rows: QuerySet) -> Coalesce:
 
 
 @login_required
-def suites_page(request):
+def suites_page(request: HttpRequest) -> HttpResponse:
     suites = (
         Suite.objects.select_related("current_version")
         .annotate(
@@ -92,7 +93,7 @@ def suites_page(request):
 
 
 @login_required
-def suite_page(request, name: str, number: int | None = None):
+def suite_page(request: HttpRequest, name: str, number: int | None = None) -> HttpResponse:
     suite = get_object_or_404(Suite.objects.select_related("current_version"), name=name)
     versions = suite.versions.select_related("created_by").annotate(runs_count=Count("runs"))
     shown = get_object_or_404(suite.versions, number=number) if number else suite.current_version
@@ -127,10 +128,12 @@ def suite_page(request, name: str, number: int | None = None):
 
 @require_POST
 @roles.permission_required(roles.CONFIGURE)
-def suites_reload(request):
+def suites_reload(request: HttpRequest) -> HttpResponse:
     report = load_all_suites()
     for suite in report.suites:
-        messages.success(request, f"{suite.name}: version {suite.current_version.number} is current.")
+        version = suite.current_version
+        assert version is not None, "storing a suite makes a version current"
+        messages.success(request, f"{suite.name}: version {version.number} is current.")
     for path, error in report.errors.items():
         messages.error(request, f"{path.name} was not loaded (its suite keeps its current version): {error}")
     return redirect("dashboard-suites")
@@ -148,7 +151,7 @@ TagFormSet = forms.formset_factory(TagForm, extra=1, can_delete=True)
 
 
 @roles.permission_required(roles.CONFIGURE)
-def suite_tags(request, name: str):
+def suite_tags(request: roles.LoggedInRequest, name: str) -> HttpResponse:
     suite = get_object_or_404(
         Suite.objects.select_related("current_version"),
         name=name,
@@ -169,6 +172,9 @@ def suite_tags(request, name: str):
         except SuiteFileError as exc:
             problems = exc.lines
         else:
-            messages.success(request, f"Impact tags saved: version {saved.current_version.number} is current.")
+            version = saved.current_version
+            assert version is not None, "retagging makes the new version current"
+            messages.success(request, f"Impact tags saved: version {version.number} is current.")
+
             return redirect("dashboard-suite", name=suite.name)
     return render(request, "dashboard/suite_tags.html", {"suite": suite, "formset": formset, "problems": problems})

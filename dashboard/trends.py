@@ -1,8 +1,14 @@
 """The trends page (DevOps, engineers) and the business page (managers). Every role reads both."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar, cast
+
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from runs.models import Environment, Suite
@@ -10,11 +16,13 @@ from runs.trends import DEFAULT_DAYS, MAX_RUNS, WINDOWS, TrendFilter, business_d
 
 WINDOW_CHOICES = [(str(days), f"Last {days} days") for days in WINDOWS]
 
+T = TypeVar("T")
+
 
 class WindowForm(forms.Form):
     days = forms.TypedChoiceField(choices=WINDOW_CHOICES, coerce=int, required=False, label="Window")
 
-    def value(self, name: str, default):
+    def value(self, name: str, default: T) -> T:
         """The cleaned value of ``name``, or ``default`` when missing or invalid."""
         self.is_valid()  # cleaned_data keeps the fields that are valid
         return self.cleaned_data.get(name) or default
@@ -26,10 +34,11 @@ class TrendsForm(WindowForm):
 
     field_order = ["environment", "suite", "days"]
 
-    def __init__(self, data, environments: list[str], suites: list[tuple[str, str]]):
+    def __init__(self, data: Mapping[str, Any], environments: list[str], suites: list[tuple[str, str]]) -> None:
         super().__init__(data)
-        self.fields["environment"].choices = [("", "All environments")] + [(n, n) for n in environments]
-        self.fields["suite"].choices = [("", "All suites")] + suites
+        environment, suite = (cast(forms.ChoiceField, self.fields[name]) for name in ("environment", "suite"))
+        environment.choices = [("", "All environments")] + [(n, n) for n in environments]
+        suite.choices = [("", "All suites")] + suites
 
     def filters(self) -> TrendFilter:
         return TrendFilter(
@@ -39,12 +48,12 @@ class TrendsForm(WindowForm):
         )
 
 
-def _initial(data) -> dict:
+def _initial(data: Mapping[str, Any]) -> Mapping[str, Any]:
     return data if data else {"days": str(DEFAULT_DAYS)}
 
 
 @login_required
-def trends(request):
+def trends(request: HttpRequest) -> HttpResponse:
     environments = list(Environment.objects.values_list("name", flat=True))
     suites = list(Suite.objects.values_list("name", "title"))
     form = TrendsForm(_initial(request.GET), environments, suites)
@@ -55,7 +64,7 @@ def trends(request):
 
 
 @login_required
-def business(request):
+def business(request: HttpRequest) -> HttpResponse:
     form = WindowForm(_initial(request.GET))
     days = form.value("days", DEFAULT_DAYS)
     context = {"form": form, "days": days, "time_zone": settings.TIME_ZONE}

@@ -4,11 +4,12 @@ judgement; every role may read them."""
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from dashboard.forms import NoteForm, RunFilterForm, new_request_key
@@ -36,7 +37,7 @@ RESULT_FILTERS = {"failing": FAILING, "passed": (PASSED,), "skipped": (SKIPPED,)
 
 
 @login_required
-def overview(request):
+def overview(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/overview.html",
@@ -45,7 +46,7 @@ def overview(request):
 
 
 @login_required
-def runs_list(request):
+def runs_list(request: HttpRequest) -> HttpResponse:
     form = RunFilterForm(request.GET or None)
     runs = form.apply(Run.objects.for_lists())
     page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
@@ -60,7 +61,7 @@ def _run_or_404(run_id: int) -> Run:
 
 
 @login_required
-def run_detail(request, run_id: int):
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = _run_or_404(run_id)
     versions = Prefetch("revisions", NoteRevision.objects.select_related("editor"), to_attr="history")
     notes = list(run.notes.select_related("author").prefetch_related(versions))
@@ -93,7 +94,7 @@ def run_detail(request, run_id: int):
 
 
 @login_required
-def run_results(request, run_id: int):
+def run_results(request: HttpRequest, run_id: int) -> HttpResponse:
     """A run's results a page at a time, all or by outcome: where the run page's "and N
     more" leads."""
     run = _run_or_404(run_id)
@@ -118,7 +119,7 @@ def run_results(request, run_id: int):
 
 
 @login_required
-def run_progress(request, run_id: int):
+def run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
     """The live part of a run page, polled while the run is queued or running."""
     run = _run_or_404(run_id)
     results = run.results.select_related("test_case__category").order_by("finished_at", "pk")
@@ -131,7 +132,7 @@ def _progress(results: list[Result]) -> Shown[Result]:
 
 
 @roles.permission_required(roles.EXPORT)
-def run_export(request, run_id: int, fmt: str):
+def run_export(request: HttpRequest, run_id: int, fmt: str) -> HttpResponse:
     run = _run_or_404(run_id)
     if fmt not in FORMATS:
         raise Http404(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
@@ -142,9 +143,10 @@ def run_export(request, run_id: int, fmt: str):
 
 
 @login_required
-def compare(request):
+def compare(request: HttpRequest) -> HttpResponse:
     recent = Run.objects.select_related("environment", "suite").order_by("-pk")[:50]
-    context = {"recent": recent, "a": request.GET.get("a", ""), "b": request.GET.get("b", "")}
+    context: dict[str, Any] = {"recent": recent, "a": request.GET.get("a", ""), "b": request.GET.get("b", "")}
+
     if context["a"] and context["b"]:
         try:
             before, after = (_run_or_404(int(context[k])) for k in ("a", "b"))
@@ -171,13 +173,15 @@ def compare(request):
 
 
 @login_required
-def test_case_history(request, test_case_id: int):
+def test_case_history(request: HttpRequest, test_case_id: int) -> HttpResponse:
     test_cases = TestCase.objects.select_related("suite__current_version", "category")
     test_case = get_object_or_404(test_cases, pk=test_case_id)
     environment = request.GET.get("environment", "")
     recent = history.recent_results(test_case, CASE_HISTORY_RUNS, environment)
     outcomes = [r.outcome for r in recent]
-    definition = next((c for c in test_case.suite.definition.get("checks", []) if c["id"] == test_case.node_id), {})
+    definition: dict[str, Any] = next(
+        (c for c in test_case.suite.definition.get("checks", []) if c["id"] == test_case.node_id), {}
+    )
     return render(
         request,
         "dashboard/test_case.html",
@@ -196,5 +200,5 @@ def test_case_history(request, test_case_id: int):
 
 
 @login_required
-def api_tokens(request):
+def api_tokens(request: roles.LoggedInRequest) -> HttpResponse:
     return render(request, "dashboard/tokens.html", {"tokens": request.user.api_tokens.all()})

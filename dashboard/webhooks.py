@@ -7,6 +7,7 @@ edit form leaves it blank (blank keeps it) and lists show ``Webhook.masked_url``
 from __future__ import annotations
 
 import socket
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from django import forms
@@ -14,7 +15,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Max, Q
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -50,11 +51,11 @@ class WebhookForm(forms.ModelForm):
         model = Webhook
         fields = ["name", "url", "kind", "environment", "suite", "on_verdict_change", "on_mrr_rise", "enabled"]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.initial.pop("url", None)  # never rendered back into the page
-        self.fields["environment"].empty_label = "Every environment"
-        self.fields["suite"].empty_label = "Every suite"
+        cast(forms.ModelChoiceField, self.fields["environment"]).empty_label = "Every environment"
+        cast(forms.ModelChoiceField, self.fields["suite"]).empty_label = "Every suite"
         if self.instance.pk:
             url = self.fields["url"]
             url.required = False
@@ -73,15 +74,16 @@ class WebhookForm(forms.ModelForm):
             )
         return url
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if not data.get("on_verdict_change") and not data.get("on_mrr_rise"):
             raise forms.ValidationError("Choose at least one event to alert on.")
         return data
 
 
 @roles.permission_required(roles.CONFIGURE)
-def webhooks(request):
+def webhooks(request: HttpRequest) -> HttpResponse:
     form = WebhookForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         webhook = form.save()
@@ -97,7 +99,7 @@ def webhooks(request):
 
 
 @roles.permission_required(roles.CONFIGURE)
-def webhook_detail(request, webhook_id: int):
+def webhook_detail(request: HttpRequest, webhook_id: int) -> HttpResponse:
     webhook = get_object_or_404(Webhook.objects.select_related("environment", "suite"), pk=webhook_id)
     form = WebhookForm(request.POST or None, instance=webhook)
     if request.method == "POST" and form.is_valid():
@@ -111,7 +113,7 @@ def webhook_detail(request, webhook_id: int):
 
 @require_POST
 @roles.permission_required(roles.CONFIGURE)
-def webhook_action(request, webhook_id: int, action: str):
+def webhook_action(request: HttpRequest, webhook_id: int, action: str) -> HttpResponse:
     webhook = get_object_or_404(Webhook, pk=webhook_id)
     if action == "test":
         delivery = alerts.send_test(webhook)

@@ -9,14 +9,18 @@ docs page (/api/v1/docs) are for the same users: a token's or a session's with a
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import wraps
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from ninja import File, Form, Header, NinjaAPI, Path, Query, Schema, Status
@@ -38,15 +42,17 @@ from runs.suites import SuiteRefused, load_suite_text
 
 NO_ROLE = "Your account has no role yet; ask an administrator to give you one (Manager, DevOps or Engineer)."
 
+P = ParamSpec("P")
 
-def require_role(user) -> None:
+
+def require_role(user: User | AnonymousUser) -> None:
     """Every endpoint reads what a Manager reads: a user with no role may read nothing."""
     if not roles.can(user, roles.READ):
         raise HttpError(403, NO_ROLE)
 
 
 class TokenAuth(HttpBearer):
-    def authenticate(self, request, token: str):
+    def authenticate(self, request: HttpRequest, token: str) -> User | None:
         user = tokens.authenticate(token)
         if user is not None:
             request.user = user
@@ -68,7 +74,7 @@ class Upload:
         return f"the upload is {size:,} bytes; a file here is at most {self.max_bytes:,} bytes ({self.setting})"
 
 
-def upload_for(request) -> Upload | None:
+def upload_for(request: HttpRequest) -> Upload | None:
     """The upload rule of the endpoint ``request`` goes to, or None if it takes no file."""
     if request.method != "POST":
         return None
@@ -79,7 +85,7 @@ def upload_for(request) -> Upload | None:
     return uploads.get(request.path)
 
 
-def request_user(request):
+def request_user(request: HttpRequest) -> User | None:
     """The user an API request acts as, its token's or its session's (None: neither)."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     user = tokens.authenticate(token) if scheme.lower() == "bearer" else None
@@ -88,11 +94,13 @@ def request_user(request):
     return user
 
 
-def docs_for_roles(view):
+def docs_for_roles(
+    view: Callable[Concatenate[HttpRequest, P], HttpResponseBase],
+) -> Callable[Concatenate[HttpRequest, P], HttpResponseBase]:
     """The docs page and the schema: a login first, then a role, as for every endpoint."""
 
     @wraps(view)
-    def wrapper(request, *args, **kwargs):
+    def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
         user = request_user(request)
         if user is None:
             return redirect_to_login(request.get_full_path())
@@ -107,7 +115,7 @@ class LoggedInSession(SessionAuth):
     """The browser session, CSRF-checked; a request with no session is not treated as a
     session (so a script with a missing or wrong token gets 401, not a CSRF error)."""
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> User | None:
         if not request.user.is_authenticated:
             return None
         user = super().__call__(request)
@@ -135,7 +143,7 @@ IdempotencyKey = Header(
 )
 
 
-def request_key(request, idempotency_key: str | None) -> str | None:
+def request_key(request: HttpRequest, idempotency_key: str | None) -> str | None:
     """The Run.request_key of an ``Idempotency-Key``: scoped to its user, so two users'
     keys never meet, and of a fixed length whatever the key's."""
     if not idempotency_key:
@@ -225,9 +233,12 @@ class MrrOut(Schema):
     mrr_at_risk: int
 
 
-def _require(request, action: str) -> None:
-    if not roles.can(request.user, action):
+def _require(request: HttpRequest, action: str) -> User:
+    """The request's user, if their role allows ``action`` (403 otherwise)."""
+    user = request.user
+    if not user.is_authenticated or not roles.can(user, action):
         raise HttpError(403, f"Your role may not {action}.")
+    return user
 
 
 def run_out(run: Run) -> dict[str, Any]:
@@ -263,7 +274,7 @@ def _run(run_id: int) -> Run:
 
 
 @api.get("/runs", response=RunPage, summary="List runs, newest first")
-def list_runs(request, filters: Query[RunFilters]):
+def list_runs(request: HttpRequest, filters: Query[RunFilters]) -> dict[str, Any]:
     runs = Run.objects.for_lists().order_by("-created", "-pk")
     for field in ("status", "verdict", "trigger"):
         if value := getattr(filters, field):
@@ -282,12 +293,12 @@ def list_runs(request, filters: Query[RunFilters]):
 
 
 @api.get("/runs/{int:run_id}", response=dict[str, Any], summary="A run with its results and analysis")
-def get_run(request, run_id: int):
+def get_run(request: HttpRequest, run_id: int) -> dict[str, Any]:
     run = _run(run_id)
     return report_json(build_report(run)) | {"url": f"{settings.SITE_URL}{run.get_absolute_url()}"}
 
 
-def _queued(run: Run):
+def _queued(run: Run) -> Status:
     if run.status == RunStatus.ERROR:
         raise HttpError(503, run.status_message)
     return Status(202, run_out(run))
@@ -298,8 +309,8 @@ def _queued(run: Run):
     response={202: RunOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut, 503: ErrorOut},
     summary="Start a run",
 )
-def start_run(request, body: RunRequest, idempotency_key: str | None = IdempotencyKey):
-    _require(request, roles.RUN)
+def start_run(request: HttpRequest, body: RunRequest, idempotency_key: str | None = IdempotencyKey) -> Status:
+    user = _require(request, roles.RUN)
     suite = Suite.objects.filter(name=body.suite).first()
     if suite is None:
         raise HttpError(404, f"no suite named {body.suite!r}")
@@ -310,7 +321,7 @@ def start_run(request, body: RunRequest, idempotency_key: str | None = Idempoten
         run = create_run(
             suite,
             environment,
-            user=request.user,
+            user=user,
             trigger=Run.Trigger.API,
             request_key=request_key(request, idempotency_key),
         )
@@ -326,8 +337,10 @@ def start_run(request, body: RunRequest, idempotency_key: str | None = Idempoten
     response={202: RunOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut, 503: ErrorOut},
     summary="Rerun all, the failed checks, a category or one check of a run",
 )
-def rerun(request, run_id: int, body: RerunRequest, idempotency_key: str | None = IdempotencyKey):
-    _require(request, roles.RERUN)
+def rerun(
+    request: HttpRequest, run_id: int, body: RerunRequest, idempotency_key: str | None = IdempotencyKey
+) -> Status:
+    user = _require(request, roles.RERUN)
     parent = _run(run_id)
     category_id = test_case_id = None
     if body.category:
@@ -338,7 +351,7 @@ def rerun(request, run_id: int, body: RerunRequest, idempotency_key: str | None 
         child = create_rerun(
             parent,
             body.scope,
-            request.user,
+            user,
             category_id=category_id,
             test_case_id=test_case_id,
             request_key=request_key(request, idempotency_key),
@@ -356,20 +369,20 @@ def rerun(request, run_id: int, body: RerunRequest, idempotency_key: str | None 
     summary="Import a JUnit XML or pytest-json-report file as a finished run",
 )
 def import_file(
-    request,
+    request: HttpRequest,
     file: File[UploadedFile],
     suite: Form[str],
     environment: Form[str],
     format: Form[str] = "auto",
-):
-    _require(request, roles.RUN)
+) -> Status:
+    user = _require(request, roles.RUN)
     limit = settings.GOLDPATH_IMPORT_MAX_BYTES
     if file.size is not None and file.size > limit:
         raise HttpError(
             413, f"the file is {file.size:,} bytes; the import limit is {limit:,} (GOLDPATH_IMPORT_MAX_BYTES)"
         )
     try:
-        run = import_results(file.file, suite_name=suite, environment_name=environment, fmt=format, user=request.user)
+        run = import_results(file.file, suite_name=suite, environment_name=environment, fmt=format, user=user)
     except FileTooLarge as exc:
         raise HttpError(413, str(exc)) from None
     except ImportFailed as exc:
@@ -378,7 +391,7 @@ def import_file(
 
 
 @api.get("/test-cases/{int:test_case_id}/history", response=dict[str, Any], summary="A check's outcomes over runs")
-def test_case_history(request, test_case_id: int, limit: int = Query(50, ge=1, le=500)):
+def test_case_history(request: HttpRequest, test_case_id: int, limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
     test_case = get_object_or_404(TestCase.objects.select_related("suite", "category"), pk=test_case_id)
     results = history.recent_results(test_case, limit)[::-1]  # newest first
     return {
@@ -452,17 +465,17 @@ def suite_out(suite: Suite) -> dict[str, Any]:
     }
 
 
-def _suites():
+def _suites() -> QuerySet[Suite]:
     return Suite.objects.select_related("current_version").prefetch_related("test_cases", "categories", "impact_tags")
 
 
 @api.get("/suites", response=list[SuiteOut], summary="List suites with their current version", url_name="suites")
-def list_suites(request):
+def list_suites(request: HttpRequest) -> list[dict[str, Any]]:
     return [suite_out(suite) for suite in _suites()]
 
 
 @api.get("/suites/{name}", response={200: SuiteOut, 404: ErrorOut}, summary="One suite")
-def get_suite(request, name: str = Path(..., pattern=SLUG)):
+def get_suite(request: HttpRequest, name: str = Path(..., pattern=SLUG)) -> dict[str, Any]:
     return suite_out(get_object_or_404(_suites(), name=name))
 
 
@@ -471,8 +484,8 @@ def get_suite(request, name: str = Path(..., pattern=SLUG)):
     response={201: SuiteOut, 400: SuiteProblemOut, 403: ErrorOut, 409: ErrorOut, 413: ErrorOut},
     summary="Upload a suite file (YAML): validated like a file on disk; a changed one becomes the new version",
 )
-def upload_suite(request, file: File[UploadedFile]):
-    _require(request, roles.CONFIGURE)
+def upload_suite(request: HttpRequest, file: File[UploadedFile]) -> Status:
+    user = _require(request, roles.CONFIGURE)
     if file.size is not None and file.size > MAX_SUITE_BYTES:
         raise HttpError(413, f"a suite file is at most {MAX_SUITE_BYTES:,} bytes")
     data = file.read(MAX_SUITE_BYTES + 1)
@@ -484,7 +497,7 @@ def upload_suite(request, file: File[UploadedFile]):
         return Status(400, {"detail": "the suite file is not UTF-8 text", "problems": []})
     name = (file.name or "suite.yaml").rsplit("/", 1)[-1]
     try:
-        suite = load_suite_text(text, name, user=request.user)
+        suite = load_suite_text(text, name, user=user)
     except SuiteFileError as exc:
         return Status(400, {"detail": "the suite file does not validate; nothing changed", "problems": exc.lines})
     except SuiteRefused as exc:
@@ -493,7 +506,7 @@ def upload_suite(request, file: File[UploadedFile]):
 
 
 @api.get("/mrr-at-risk", response=list[MrrOut], summary="MRR at risk now, per environment and suite")
-def mrr_summary(request):
+def mrr_summary(request: HttpRequest) -> list[dict[str, Any]]:
     return [
         {
             "environment": row.environment.name,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar, cast
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -45,6 +45,13 @@ P = ParamSpec("P")
 R = TypeVar("R", bound=HttpResponseBase)
 
 
+class LoggedInRequest(HttpRequest):
+    """What a view behind ``login_required`` or ``permission_required`` is given, as the type
+    checker sees it: a request whose user is logged in (Django passes a plain HttpRequest)."""
+
+    user: User
+
+
 def user_roles(user: User | AnonymousUser) -> set[str]:
     if not user.is_authenticated:
         return set()
@@ -66,16 +73,16 @@ def may_edit_note(user: User | AnonymousUser, note: Note) -> bool:
 
 def permission_required(
     action: str,
-) -> Callable[[Callable[Concatenate[HttpRequest, P], R]], Callable[Concatenate[HttpRequest, P], R]]:
+) -> Callable[[Callable[Concatenate[LoggedInRequest, P], R]], Callable[Concatenate[HttpRequest, P], R]]:
     """Login required, then 403 unless the user's role allows ``action``."""
 
-    def decorator(view: Callable[Concatenate[HttpRequest, P], R]) -> Callable[Concatenate[HttpRequest, P], R]:
+    def decorator(view: Callable[Concatenate[LoggedInRequest, P], R]) -> Callable[Concatenate[HttpRequest, P], R]:
         @login_required
         @wraps(view)
         def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> R:
             if not can(request.user, action):
                 raise PermissionDenied(f"Your role may not {action}.")
-            return view(request, *args, **kwargs)
+            return view(cast(LoggedInRequest, request), *args, **kwargs)  # login_required let it in
 
         return wrapper
 

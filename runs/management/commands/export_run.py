@@ -1,6 +1,7 @@
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from runs.exporters.formats import FORMATS, export_run
 from runs.models import Run
@@ -9,12 +10,12 @@ from runs.models import Run
 class Command(BaseCommand):
     help = "Export a stored run as Markdown (the report), printable HTML, JSON, CSV or JUnit XML."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("run_id", type=int)
         parser.add_argument("--format", choices=sorted(FORMATS), default="md")
         parser.add_argument("-o", "--output", help="Write to this file instead of standard output")
 
-    def handle(self, *args, run_id, format, output, **options):
+    def handle(self, *args: Any, run_id: int, format: str, output: str | None, **options: Any) -> None:
         run = Run.objects.select_related("suite", "environment").filter(pk=run_id).first()
         if run is None:
             raise CommandError(f"run #{run_id} does not exist; list runs on the dashboard's Runs page")

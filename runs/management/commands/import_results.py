@@ -1,7 +1,8 @@
 import json as _json
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from runs.importers.cases import ImportFailed
 from runs.importers.service import PARSERS, import_results
@@ -11,14 +12,14 @@ from runs.reporting import build_report, report_json
 class Command(BaseCommand):
     help = "Import a JUnit XML or pytest-json-report file as a finished run."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file")
         parser.add_argument("--suite", required=True, help="Suite name (created if new)")
         parser.add_argument("--env", required=True, help="Environment name (created if new)")
         parser.add_argument("--format", choices=["auto", *PARSERS], default="auto")
         parser.add_argument("--json", action="store_true", help="Print the run as one JSON object (as run_suite)")
 
-    def handle(self, *args, file, suite, env, format, json: bool, **options):
+    def handle(self, *args: Any, file: str, suite: str, env: str, format: str, json: bool, **options: Any) -> None:
         try:
             with open(file, "rb") as stream:
                 run = import_results(stream, suite_name=suite, environment_name=env, fmt=format)
