@@ -179,13 +179,13 @@ def child_import(path: str, suite: str) -> None:
     ImportWriter.test_cases = timed("test cases", ImportWriter.test_cases)
     ImportWriter.results = timed("results", ImportWriter.results)
     finished: list[float] = []
-    finish_run = timed("finish_run", importers.finish_run)
+    finish_run = timed("finish_run", importers.finish_imported_run)
 
     def finish_run_marked(*args, **kwargs) -> None:
         finish_run(*args, **kwargs)
         finished.append(time.perf_counter())
 
-    importers.finish_run = finish_run_marked
+    importers.finish_imported_run = finish_run_marked
     before = rss_mb()
     started = time.perf_counter()
     with open(path, "rb") as stream:

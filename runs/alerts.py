@@ -1,7 +1,7 @@
 """Webhook alerts: which finished run is news, who hears of it, and what they are sent.
 
 The decision and the payloads are plain functions on plain data. ``run_finished`` (called
-by ``runs.services.finish_run`` once the run is committed) stores one WebhookDelivery per
+by ``runs.services`` once a run's finish is committed) stores one WebhookDelivery per
 webhook and event in one transaction and queues each for ``runs.tasks.deliver_webhook``,
 which POSTs it and retries with backoff.
 """
@@ -238,7 +238,7 @@ def queue_delivery(delivery_id: int) -> bool:
 
     try:
         deliver_webhook.apply_async(
-            args=[delivery_id],
+            args=(delivery_id,),
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
         )

@@ -1,19 +1,29 @@
-"""Creating, dispatching, claiming and finishing runs: the one place their state changes."""
+"""Runs' life, and the one place their state changes (RunStatus lists the allowed moves).
+
+A run Goldpath's workers run: ``create_run`` (queued, then dispatched to the broker),
+``claim_run`` (running, on a worker), ``record_result`` for each check, then ``finish_run``
+or ``fail_run``; ``reap_stale_runs`` resumes or fails the runs whose worker died. A CI
+file's run: ``start_imported_run``, then ``finish_imported_run``. A generated history:
+``store_finished_runs``, runs that are over before they are stored.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from kombu.utils.url import maybe_sanitize_url
 
 from probes.engine import CheckOutcome
-from runs import alerts, history
+from runs import alerts, bulk, history
 from runs.analysis.classification import Rule, classify
 from runs.analysis.facts import ResultFacts
 from runs.analysis.mock import auth_never_enforced, realness, result_indicators, round_trip_ms, run_indicators
@@ -183,11 +193,12 @@ def dispatch_run(run: Run, raise_error: bool = True) -> None:
 
     try:
         execute_run.apply_async(
-            args=[run.pk],
+            args=(run.pk,),
             # No limits in the message: the worker's GOLDPATH_RUN_TIME_LIMIT decides, not the
-            # sender's (Celery would copy the sending process's task defaults into it).
-            time_limit=None,
-            soft_time_limit=None,
+            # sender's (Celery would copy the sending process's task defaults into it). The
+            # stubs want an int; None is Celery's "none given".
+            time_limit=None,  # type: ignore[arg-type]
+            soft_time_limit=None,  # type: ignore[arg-type]
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
         )
@@ -341,49 +352,146 @@ def analyse_run(run: Run, facts: list[ResultFacts], tag_mrr: dict[str, int], fla
     }
 
 
-def _since(started_at, now) -> float | None:
+def _since(started_at: datetime | None, now: datetime) -> float | None:
     return (now - started_at).total_seconds() if started_at else None
 
 
-def finish_run(
-    run: Run,
-    duration_s: float | None = None,
-    facts: list[ResultFacts] | None = None,
-    flags: list[list[str]] | None = None,
-    tag_mrr_map: dict[str, int] | None = None,
-) -> None:
-    """Analyse the run's results and end it as finished.
-
-    By default the stored results are read back and their mock indicators saved. An import,
-    which stored its results with their indicators already, passes its ``facts``, those
-    ``flags`` and ``tag_mrr_map`` instead: re-reading 100,000 results as objects would cost far more than
-    the import. ``duration_s`` overrides the wall time since start (a file knows its time).
-    """
-    if facts is None:
-        results = load_results(run)
-        ran = as_ran(run)
-        facts = [result_facts(r, ran) for r in results]
-        for result, flags in zip(results, result_flags(facts), strict=True):
-            result.mock_flags = flags
-        Result.objects.bulk_update([r for r in results if r.mock_flags], ["mock_flags"], batch_size=1000)
-        tag_mrr_map = tag_mrr(results, ran)
-        flags = [r.mock_flags for r in results]
+def _finish(run: Run, facts: list[ResultFacts], flagged: int, tag_mrr: dict[str, int], **fields: Any) -> None:
+    """End ``run`` as finished with the analysis of ``facts`` (one per result, ``flagged``
+    of them with mock indicators) and ``fields``; once that is committed, decide its alerts."""
     counts = {name: 0 for name in OUTCOME_COUNTERS.values()}
     for fact in facts:
         counts[OUTCOME_COUNTERS[fact.outcome]] += 1
-    now = timezone.now()
     with transaction.atomic():
         finished = transition(
             run,
             RunStatus.FINISHED,
             total=len(facts),
-            finished_at=now,
-            duration_s=duration_s if duration_s is not None else _since(run.started_at, now),
             **counts,
-            **analyse_run(run, facts, tag_mrr_map or {}, sum(1 for f in flags or [] if f)),
+            **analyse_run(run, facts, tag_mrr, flagged),
+            **fields,
         )
         if finished:  # robust: an error deciding alerts is logged, never raised into the worker or import
             transaction.on_commit(lambda: alerts.run_finished(run.pk), robust=True)
+
+
+def finish_run(run: Run) -> None:
+    """End a run the workers ran: read its stored results back, save each one's mock
+    indicators, and finish it with their analysis; its duration is the time since it started."""
+    results = load_results(run)
+    ran = as_ran(run)
+    facts = [result_facts(r, ran) for r in results]
+    for result, flags in zip(results, result_flags(facts), strict=True):
+        result.mock_flags = flags
+    Result.objects.bulk_update([r for r in results if r.mock_flags], ["mock_flags"], batch_size=1000)
+    now = timezone.now()
+    _finish(
+        run,
+        facts,
+        sum(1 for r in results if r.mock_flags),
+        tag_mrr(results, ran),
+        finished_at=now,
+        duration_s=_since(run.started_at, now),
+    )
+
+
+def start_imported_run(suite: Suite, environment: Environment, user: User | None) -> Run:
+    """A running run for a CI file being imported (runs.importers.service): no worker runs
+    it, so it never queues. The importer stores its results, then ends it with
+    finish_imported_run; a refused file rolls the import's transaction, and this run, back."""
+    return Run.objects.create(
+        suite=suite,
+        environment=environment,
+        trigger=Run.Trigger.IMPORT,
+        triggered_by=user,
+        status=RunStatus.RUNNING,
+        started_at=timezone.now(),
+        base_url=environment.base_url,
+    )
+
+
+def finish_imported_run(run: Run, facts: list[ResultFacts], flagged: int, duration_s: float) -> None:
+    """End an import's run with the analysis of the facts the import kept of its results
+    (which it stored with their mock indicators, ``flagged`` of them with some): reading
+    100,000 results back as objects would cost far more than the import. The run expected
+    as many results as the file held, took the time the file says, and its impact tags are
+    the suite's (an imported suite has no versions)."""
+    _finish(
+        run,
+        facts,
+        flagged,
+        dict(run.suite.impact_tags.values_list("name", "mrr")),
+        expected=len(facts),
+        finished_at=timezone.now(),
+        duration_s=duration_s,
+    )
+
+
+# The columns of the rows store_finished_runs takes, after the run: a result's evidence is
+# the number of its value in the evidence values given (see bulk.insert_rows_sharing_values).
+FINISHED_RESULT_FIELDS = (
+    "test_case",
+    "outcome",
+    "duration_s",
+    "message",
+    "failure_class",
+    "mock_flags",
+    "attempt",
+    "started_at",
+    "finished_at",
+    "evidence",
+)
+FINISHED_MEASUREMENT_FIELDS = (
+    "test_case",
+    "key",
+    "name",
+    "unit",
+    "target",
+    "comparison",
+    "p50",
+    "p95",
+    "samples",
+    "ok",
+    "note",
+    "percentile",
+)
+
+
+@dataclass
+class FinishedRun:
+    """A run that is over before it is stored, with all it keeps: the unsaved Run (times,
+    counters, analysis), the run it reruns (stored in the same call or before), and its
+    results and measurements as rows of FINISHED_RESULT_FIELDS and
+    FINISHED_MEASUREMENT_FIELDS in database form (runs.bulk)."""
+
+    run: Run
+    parent: Run | None
+    results: list[tuple[Any, ...]]
+    measurements: list[tuple[Any, ...]]
+
+
+def store_finished_runs(finished: list[FinishedRun], evidence_values: list[str]) -> None:
+    """Store finished runs with their results and measurements in one transaction of bulk
+    inserts (COPY on PostgreSQL): how ``generate_history`` writes 100,000 runs in a minute
+    or two, which one ``record_result`` per row could not. They go straight to finished,
+    never queued or running, and decide no alerts: a generated history is not news."""
+    for item in finished:
+        if item.run.started_at is None or item.run.finished_at is None:
+            raise ValueError("a finished run needs the times it started and finished")
+        item.run.status = RunStatus.FINISHED
+    with transaction.atomic():
+        Run.objects.bulk_create([item.run for item in finished])
+        reruns = []
+        for item in finished:
+            if item.parent is not None:
+                item.run.parent_id = item.parent.pk
+                reruns.append(item.run)
+        if reruns:
+            Run.objects.bulk_update(reruns, ["parent"])
+        results = ((item.run.pk, *row) for item in finished for row in item.results)
+        bulk.insert_rows_sharing_values(Result, ("run", *FINISHED_RESULT_FIELDS), results, evidence_values)
+        measurements = ((item.run.pk, *row) for item in finished for row in item.measurements)
+        bulk.insert_rows(Measurement, ("run", *FINISHED_MEASUREMENT_FIELDS), measurements)
 
 
 def fail_run(run: Run, message: str) -> bool:

@@ -1,15 +1,18 @@
 """runs.services against the real database: state changes, results, verdicts."""
 
 import time
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from probes.engine import CheckOutcome
 from probes.metrics import MeasuredMetric
-from runs.models import Measurement, Run, RunStatus
+from runs import bulk
+from runs.models import Measurement, Result, Run, RunStatus
 from runs.services import (
     MAX_MESSAGE_CHARS,
+    FinishedRun,
     NothingToRerun,
     claim_run,
     create_rerun,
@@ -17,6 +20,7 @@ from runs.services import (
     fail_run,
     finish_run,
     record_result,
+    store_finished_runs,
     transition,
     truncate,
 )
@@ -176,6 +180,43 @@ def test_it_ends_a_failed_run_as_error_and_keeps_its_results(running_run):
     assert running_run.status_message == "The worker hit an internal error (KeyError: 'x')"
     assert running_run.finished_at is not None and running_run.duration_s is not None
     assert running_run.results.count() == 1
+
+
+def finished_run(test_case, *, parent: Run | None = None, outcome: str = "passed", evidence: int = 0) -> FinishedRun:
+    """A run of ``test_case``'s suite that ended a minute ago, with one result and one measurement."""
+    environment = EnvironmentFactory()
+    started = timezone.now() - timedelta(minutes=1)
+    finished = started + timedelta(seconds=2)
+    run = Run(suite=test_case.suite, environment=environment, base_url=environment.base_url, started_at=started)
+    run.finished_at, run.total, run.verdict = finished, 1, "PASS" if outcome == "passed" else "FAIL"
+    result = (test_case.pk, outcome, 0.5, "ok", "", bulk.json_value([]), 1)
+    result += (bulk.datetime_value(started), bulk.datetime_value(finished), evidence)
+    measurement = (test_case.pk, "api_response", "API response", "ms", 100, "lt", 21.0, 42.0, "[21.0, 42.0]", True, "")
+    return FinishedRun(run, parent, [result], [(*measurement, 95)])
+
+
+def test_it_stores_finished_runs_with_their_results_measurements_and_parent(django_capture_on_commit_callbacks):
+    test_case = CheckFactory(category=CategoryFactory())
+    first = finished_run(test_case)
+    rerun = finished_run(test_case, parent=first.run, outcome="failed", evidence=1)
+    with django_capture_on_commit_callbacks() as callbacks:
+        store_finished_runs([first, rerun], [bulk.json_value({}), bulk.json_value({"requests": [{"status": 500}]})])
+    assert callbacks == []  # a stored history decides no alerts
+    stored = list(Run.objects.order_by("pk").values_list("status", "parent_id", "verdict"))
+    assert stored == [(RunStatus.FINISHED, None, "PASS"), (RunStatus.FINISHED, first.run.pk, "FAIL")]
+    results = Result.objects.order_by("run_id").values_list("run_id", "outcome", "evidence")
+    assert list(results) == [(first.run.pk, "passed", {}), (rerun.run.pk, "failed", {"requests": [{"status": 500}]})]
+    measured = Measurement.objects.get(run=rerun.run)
+    assert (measured.test_case, measured.p95, measured.samples) == (test_case, 42.0, [21.0, 42.0])
+
+
+def test_it_stores_no_finished_run_without_the_time_it_finished():
+    test_case = CheckFactory(category=CategoryFactory())
+    complete, unfinished = finished_run(test_case), finished_run(test_case)
+    unfinished.run.finished_at = None
+    with pytest.raises(ValueError, match="started and finished"):
+        store_finished_runs([complete, unfinished], [bulk.json_value({})])
+    assert (Run.objects.count(), Result.objects.count()) == (0, 0)
 
 
 # In these tests the test transaction never commits, so create_run's on-commit dispatch

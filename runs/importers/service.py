@@ -10,7 +10,6 @@ from typing import BinaryIO
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 from django.utils.text import slugify
 
 from probes.gcpause import cyclic_gc_paused
@@ -19,8 +18,8 @@ from runs.importers.cases import ImportedCase, ImportFailed, head_encoding
 from runs.importers.junit import parse_junit
 from runs.importers.pytest_json import parse_pytest_json
 from runs.importers.store import BATCH, ImportWriter
-from runs.models import Environment, Run, RunStatus, Suite
-from runs.services import finish_run
+from runs.models import Environment, Run, Suite
+from runs.services import finish_imported_run, start_imported_run
 
 PARSERS: dict[str, Callable[[BinaryIO], Iterator[ImportedCase]]] = {
     "junit": parse_junit,
@@ -101,28 +100,12 @@ def import_results(
         # NO KEY: rows that merely refer to the suite (its runs) are not held up.
         Suite.objects.select_for_update(no_key=True).filter(pk=suite.pk).values_list("pk").get()
         environment, _ = Environment.objects.get_or_create(name=env_slug, defaults={"base_url": ""})
-        run = Run.objects.create(
-            suite=suite,
-            environment=environment,
-            trigger=Run.Trigger.IMPORT,
-            triggered_by=user,
-            status=RunStatus.RUNNING,
-            started_at=timezone.now(),
-            base_url=environment.base_url,
-        )
+        run = start_imported_run(suite, environment, user)
         writer = ImportWriter(suite, run, rules)
         while batch := list(islice(cases, BATCH)):
             writer.store(batch)
         tally = writer.tally
         if not tally.total:
             raise ImportFailed("the file holds no test cases")
-        run.expected = tally.total  # known only now: the file was never counted before it was stored
-        Run.objects.filter(pk=run.pk).update(expected=run.expected)
-        finish_run(
-            run,
-            duration_s=round(tally.duration_s, 3),
-            facts=tally.facts(),
-            flags=tally.flags(),
-            tag_mrr_map=dict(suite.impact_tags.values_list("name", "mrr")),
-        )
+        finish_imported_run(run, tally.facts(), tally.flagged, round(tally.duration_s, 3))
     return run

@@ -121,7 +121,7 @@ class Attempts:
 
 
 class RunTally:
-    """What the run's analysis (runs.services.finish_run) reads of an import's results,
+    """What the run's analysis (runs.services.finish_imported_run) reads of an import's results,
     without keeping one fact per result: the results are grouped by every fact the run-level
     analysis reads (category and whether it is critical, outcome, failure class, declared
     evidence, impact tags, and a tagged test's name, which MRR at risk lists), each group
@@ -131,7 +131,7 @@ class RunTally:
 
     def __init__(self) -> None:
         self.groups: dict[tuple, list] = {}  # key: [facts of its first result, count]
-        self.flagged: dict[tuple[str, ...], int] = {}
+        self.flagged = 0  # results with mock indicators
         self.total = 0
         self.duration_s = 0.0
 
@@ -151,18 +151,13 @@ class RunTally:
                 self.groups[key] = [fact, 1]
             else:
                 group[1] += 1
-            if case_flags:
-                self.flagged[tuple(case_flags)] = self.flagged.get(tuple(case_flags), 0) + 1
+            self.flagged += bool(case_flags)
         self.total += len(facts)
         for duration in durations:  # one by one, in file order: the sum is the one a list's would be
             self.duration_s += duration
 
     def facts(self) -> list[ResultFacts]:
         return list(chain.from_iterable(repeat(fact, count) for fact, count in self.groups.values()))
-
-    def flags(self) -> list[list[str]]:
-        """Each flagged result's mock indicators (finish_run counts them)."""
-        return list(chain.from_iterable(repeat(list(flags), count) for flags, count in self.flagged.items()))
 
 
 class ImportWriter:

@@ -5,8 +5,8 @@ through the probe engine against the bundled target (in-process, on loopback) in
 mode the health profiles need, and every generated result replays one of those recorded
 outcomes with jittered timings. Nothing here knows the suite's checks, steps or the target's
 protocol, so the history shows what real runs of that suite show and cannot drift from the
-engine. Runs go in with ``bulk_create``, results and measurements as plain rows (COPY on
-PostgreSQL), one transaction per batch of runs: no per-row saves, no Celery.
+engine. Each batch of runs goes in finished through ``runs.services.store_finished_runs``
+(bulk inserts, COPY on PostgreSQL, one transaction per batch): no per-row saves, no Celery.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from runs.recordings import (
     RecordingFailed,
     record_suite,
 )
-from runs.services import OUTCOME_COUNTERS, truncate
+from runs.services import OUTCOME_COUNTERS, FinishedRun, store_finished_runs, truncate
 from runs.suites import SuiteRefused, load_suite_path
 
 ENV_PREFIX = "env-"
@@ -68,11 +68,6 @@ TRIGGERS = (("schedule", 0.80), ("manual", 0.14), ("rerun", 0.06))
 STUBBED_CHECKS = 3  # checks the stubbed profile's "tests" fake
 STUB_DURATION_S = 0.0004
 STUB = "stub"  # a mocked check's outcome: made up, not recorded (see Command.stub_outcome)
-# Columns in the order of the rows; a result's evidence last (see setup_evidence).
-RESULT_FIELDS = tuple(
-    "run test_case outcome duration_s message failure_class mock_flags attempt started_at finished_at evidence".split()
-)
-MEASUREMENT_FIELDS = tuple("run test_case key name unit target comparison p50 p95 samples ok note percentile".split())
 
 
 HELP = """Fill the database with a realistic run history, fast (bulk inserts, no Celery).
@@ -136,14 +131,6 @@ class EnvState:
     outcomes: list[deque] = field(default_factory=list)  # per check: passed? over the flaky window
     flips: list[int] = field(default_factory=list)
     p50s: dict[str, deque] = field(default_factory=dict)  # metric → newest last, CONSTANT_RUNS long
-
-
-@dataclass
-class PlannedRun:
-    run: Run
-    parent: Run | None
-    results: list[tuple]  # rows without their run
-    measurements: list[tuple]
 
 
 class Command(BaseCommand):
@@ -345,10 +332,10 @@ class Command(BaseCommand):
             for offset in offsets[first : first + batch]:
                 env = self.rng.choice(envs)
                 planned.append(self.plan_run(env, now - timedelta(seconds=span - offset), offset / span))
-            with transaction.atomic():
-                counts = self.insert(planned)
-            for key, value in counts.items():
-                totals[key] += value
+            store_finished_runs(planned, self.evidence_values)
+            totals["runs"] += len(planned)
+            totals["results"] += sum(len(item.results) for item in planned)
+            totals["measurements"] += sum(len(item.measurements) for item in planned)
             elapsed = time.monotonic() - started
             self.log(
                 f"  {totals['runs']:>8}/{count} runs  {totals['results']:>9} results  "
@@ -413,7 +400,7 @@ class Command(BaseCommand):
             return self.stub_outcomes[check.index]
         return self.recorded[mode][number][check.check_id]
 
-    def plan_run(self, env: EnvState, created: datetime, position: float) -> PlannedRun:
+    def plan_run(self, env: EnvState, created: datetime, position: float) -> FinishedRun:
         rng = self.rng
         picks = self.choose_outcomes(env, position)
         pattern = self.patterns.get(picks) or self.new_pattern(picks)
@@ -434,7 +421,6 @@ class Command(BaseCommand):
             base_url=environment.base_url,
             ws_url=environment.effective_ws_url,
             variables={},
-            status=RunStatus.FINISHED,
             worker=f"celery@worker-{1 + env.index % 2}",
             created=created,
             started_at=created + timedelta(seconds=rng.uniform(0.05, 1.5)),
@@ -483,7 +469,7 @@ class Command(BaseCommand):
         run.realness_score = pattern.realness[overlap]
         self.track_history(env, run, pattern, p50, flagged)
         env.last_run = run
-        return PlannedRun(run, parent, results, measurements)
+        return FinishedRun(run, parent, results, measurements)
 
     def measured(self, recorded: Recorded, factor: float) -> tuple[list[tuple], dict[str, float | None]]:
         """Measurement rows (without run and test case) and the p50 of each key. A passing
@@ -581,23 +567,6 @@ class Command(BaseCommand):
         if window:
             env.flips[index] += window[-1] != passed
         window.append(passed)
-
-    # --- insertion ---------------------------------------------------------------------------
-
-    def insert(self, planned: list[PlannedRun]) -> dict[str, int]:
-        Run.objects.bulk_create([plan.run for plan in planned])
-        reruns = []
-        for plan in planned:
-            if plan.parent is not None:
-                plan.run.parent_id = plan.parent.pk
-                reruns.append(plan.run)
-        if reruns:
-            Run.objects.bulk_update(reruns, ["parent"])
-        results = [(plan.run.pk, *row) for plan in planned for row in plan.results]
-        measurements = [(plan.run.pk, *row) for plan in planned for row in plan.measurements]
-        bulk.insert_rows_sharing_values(Result, RESULT_FIELDS, results, self.evidence_values)
-        bulk.insert_rows(Measurement, MEASUREMENT_FIELDS, measurements)
-        return {"runs": len(planned), "results": len(results), "measurements": len(measurements)}
 
     def log(self, message: str, level: int = 1) -> None:
         if self.verbosity >= level:
