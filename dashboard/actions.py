@@ -25,7 +25,7 @@ def _started(request: HttpRequest, run: Run, what: str) -> HttpResponse:
 
 @require_POST
 @roles.permission_required(roles.RUN)
-def run_now(request: HttpRequest) -> HttpResponse:
+def run_now(request: roles.LoggedInRequest) -> HttpResponse:
     form = RunNowForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose an environment and a suite to run.")
@@ -45,7 +45,7 @@ def run_now(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @roles.permission_required(roles.RERUN)
-def rerun(request: HttpRequest, run_id: int) -> HttpResponse:
+def rerun(request: roles.LoggedInRequest, run_id: int) -> HttpResponse:
     parent = get_object_or_404(Run.objects.select_related("suite", "environment", "version"), pk=run_id)
     form = RerunForm(request.POST)
     if not form.is_valid():
@@ -72,7 +72,7 @@ def rerun(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @require_POST
 @roles.permission_required(roles.NOTES)
-def add_note(request: HttpRequest, run_id: int) -> HttpResponse:
+def add_note(request: roles.LoggedInRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(Run, pk=run_id)
     form = NoteForm(request.POST)
     if form.is_valid():
@@ -85,7 +85,7 @@ def add_note(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @require_POST
 @roles.permission_required(roles.NOTES)
-def edit_note(request: HttpRequest, note_id: int) -> HttpResponse:
+def edit_note(request: roles.LoggedInRequest, note_id: int) -> HttpResponse:
     note = get_object_or_404(Note.objects.select_related("run"), pk=note_id)
     if not roles.may_edit_note(request.user, note):
         raise PermissionDenied("You may edit only your own notes.")
