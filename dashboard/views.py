@@ -8,7 +8,6 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
@@ -21,7 +20,8 @@ from runs.analysis.flakiness import flip_rate, is_flaky
 from runs.analysis.shown import Shown, listed, top
 from runs.exporters.formats import FORMATS, export_run
 from runs.exporters.formats import filename as export_filename
-from runs.models import Environment, NoteRevision, Result, Run, TestCase
+from runs.models import Environment, Result, Run, TestCase
+from runs.notes import notes_with_history
 from runs.overview import SPARKLINE_RUNS, overview_rows
 from runs.reporting import as_ran, build_report, load_results, metric_facts, result_facts
 from runs.services import not_runnable_reason
@@ -63,8 +63,7 @@ def _run_or_404(run_id: int) -> Run:
 @login_required
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = _run_or_404(run_id)
-    versions = Prefetch("revisions", NoteRevision.objects.select_related("editor"), to_attr="history")
-    notes = list(run.notes.select_related("author").prefetch_related(versions))
+    notes = notes_with_history(run)
     not_runnable = not_runnable_reason(run.suite)
     report = build_report(run)
     category_rows, more_categories = most_failing(report.categories, RUN_CATEGORIES)

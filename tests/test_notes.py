@@ -70,6 +70,15 @@ def test_devops_moderate_a_note_and_the_page_says_who_changed_what(run, alice):
     assert (latest.editor.username, latest.as_moderator) == ("dana", True)
 
 
+def test_exports_credit_a_moderated_note_to_its_author_and_its_moderator(run, alice):
+    devops = member("dana", "DevOps")
+    devops.post(f"/notes/{note().pk}/", {"body": "Root cause: [removed]"})
+    for fmt in ("md", "html"):
+        report = devops.get(f"/runs/{run.pk}/export/{fmt}/").content.decode()
+        assert "Root cause: [removed]" in report
+        assert "Written by alice" in report and "edited by dana, moderating" in report, fmt
+
+
 def test_an_edit_that_changes_nothing_adds_no_version(run, alice):
     alice.post(f"/notes/{note().pk}/", {"body": note().body})
     assert note().revisions.count() == 1

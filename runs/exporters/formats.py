@@ -15,6 +15,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from runs.models import Run
+from runs.notes import notes_with_history
 from runs.reporting import RunReport, build_report, report_json
 
 
@@ -44,7 +45,7 @@ def _context(report: RunReport) -> dict:
     return {
         "run": report.run,
         "report": report,
-        "notes": report.run.notes.select_related("author"),
+        "notes": notes_with_history(report.run),
         "generated": timezone.now(),
         "conclusion": conclusion(report),
     }

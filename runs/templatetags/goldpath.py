@@ -10,7 +10,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from probes.suite.model import StepBase
+from runs import notes
 from runs.analysis.mock import INDICATOR_LABELS
+from runs.models import Note
 
 register = template.Library()
 
@@ -21,6 +23,11 @@ class RunDuration(TypedDict):
     run: int
     duration_s: float
     outcome: str
+
+
+@register.filter
+def note_credit(note: Note) -> str:
+    return notes.credit(note)
 
 
 @register.filter
