@@ -142,7 +142,9 @@ def slack_payload(event: str, facts: dict[str, Any] | None, text: str) -> dict[s
     return {"text": text, "blocks": blocks}
 
 
-def build_payload(kind: str, event: str, run: Run | None, previous: RunLike | None, webhook_name: str = ""):
+def build_payload(
+    kind: str, event: str, run: Run | None, previous: RunLike | None, webhook_name: str = ""
+) -> dict[str, Any]:
     facts = run_facts(run, previous)
     text = summary(event, facts, webhook_name)
     build = slack_payload if kind == Webhook.Kind.SLACK else generic_payload

@@ -49,7 +49,7 @@ NOT_DISPATCHED = (
     "broker (the server's log says why), then rerun."
 )
 MAX_MESSAGE_CHARS = 10_000
-OUTCOME_COUNTERS = {
+OUTCOME_COUNTERS: dict[str, str] = {
     Result.Outcome.PASSED: "passed",
     Result.Outcome.FAILED: "failed",
     Result.Outcome.ERROR: "errors",
@@ -80,7 +80,7 @@ def ensure_runnable(suite: Suite) -> None:
         raise NotRunnable(reason)
 
 
-def transition(run: Run, to: str, **fields) -> bool:
+def transition(run: Run, to: str, **fields: Any) -> bool:
     """Move ``run`` to status ``to`` if its current status allows it (see RunStatus).
 
     A conditional UPDATE: when two workers or two clicks race, exactly one wins.
@@ -99,7 +99,7 @@ def create_run(
     environment: Environment,
     *,
     trigger: str = Run.Trigger.MANUAL,
-    user=None,
+    user: User | None = None,
     parent: Run | None = None,
     scope: str = Run.Scope.ALL,
     test_cases: Iterable[TestCase] = (),
@@ -148,26 +148,38 @@ class NothingToRerun(ValueError):
     pass
 
 
-def rerun_test_cases(parent: Run, scope: str, *, category_id: int | None = None, test_case_id: int | None = None):
+def rerun_test_cases(
+    parent: Run, scope: str, *, category_id: int | None = None, test_case_id: int | None = None
+) -> list[TestCase]:
     """The test cases a rerun of ``parent`` with ``scope`` covers (empty list: the whole suite)."""
     active = parent.suite.test_cases.filter(active=True)
     if scope == Run.Scope.ALL:
         return []
     if scope == Run.Scope.FAILED:
-        chosen = active.filter(results__run=parent, results__outcome__in=[Result.Outcome.FAILED, Result.Outcome.ERROR])
-    elif scope == Run.Scope.CATEGORY:
-        chosen = active.filter(category_id=category_id)
+        matching = active.filter(
+            results__run=parent, results__outcome__in=[Result.Outcome.FAILED, Result.Outcome.ERROR]
+        )
+    elif scope == Run.Scope.CATEGORY:  # no category given: nothing matches (the field is never null)
+        matching = active.filter(category_id=category_id) if category_id is not None else active.none()
     elif scope == Run.Scope.TEST:
-        chosen = active.filter(pk=test_case_id)
+        matching = active.filter(pk=test_case_id) if test_case_id is not None else active.none()
     else:
         raise NothingToRerun(f"unknown rerun scope {str(scope)!r}")
-    chosen = list(chosen.distinct())
+    chosen = list(matching.distinct())
     if not chosen:
         raise NothingToRerun(f"run #{parent.pk} has nothing to rerun for scope {Run.Scope(scope).value!r}")
     return chosen
 
 
-def create_rerun(parent: Run, scope: str, user, *, category_id=None, test_case_id=None, request_key=None) -> Run:
+def create_rerun(
+    parent: Run,
+    scope: str,
+    user: User,
+    *,
+    category_id: int | None = None,
+    test_case_id: int | None = None,
+    request_key: str | None = None,
+) -> Run:
     """A child run of ``parent`` over ``scope`` (all, failed, a category or one test), of
     the suite version ``parent`` ran."""
     ensure_runnable(parent.suite)  # before choosing checks: an imported run has none of its own
@@ -395,7 +407,9 @@ def finish_run(run: Run) -> None:
     )
 
 
-def start_imported_run(suite: Suite, environment: Environment, user: User | None) -> Run:
+def start_imported_run(
+    suite: Suite, environment: Environment, user: User | None, request_key: str | None = None
+) -> Run:
     """A running run for a CI file being imported (runs.importers.service): no worker runs
     it, so it never queues. The importer stores its results, then ends it with
     finish_imported_run; a refused file rolls the import's transaction, and this run, back."""
@@ -407,6 +421,7 @@ def start_imported_run(suite: Suite, environment: Environment, user: User | None
         status=RunStatus.RUNNING,
         started_at=timezone.now(),
         base_url=environment.base_url,
+        request_key=request_key,
     )
 
 

@@ -11,7 +11,7 @@ generic evidence (probes/evidence.py) and what a check's steps declare (``http``
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -91,7 +91,7 @@ def result_indicators(result: ResultFacts, rtt_ms: float | None) -> list[str]:
     return flags
 
 
-def constant_measurements(history: dict[str, Sequence[float | None]], runs: int = CONSTANT_RUNS) -> list[str]:
+def constant_measurements(history: Mapping[str, Sequence[float | None]], runs: int = CONSTANT_RUNS) -> list[str]:
     """Metric keys whose value was exactly the same in each of the last ``runs`` runs.
 
     ``history`` maps a metric to its values, newest first (this run included).
@@ -117,7 +117,7 @@ def auth_never_enforced(results: Sequence[ResultFacts]) -> bool:
 
 
 def run_indicators(
-    measurement_history: dict[str, Sequence[float | None]], auth_not_enforced: bool
+    measurement_history: Mapping[str, Sequence[float | None]], auth_not_enforced: bool
 ) -> list[dict[str, str]]:
     """The run-level indicators as stored on a run: constant measurements, then auth."""
     flags = [{"indicator": CONSTANT, "metric": key} for key in constant_measurements(measurement_history)]
