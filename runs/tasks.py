@@ -9,16 +9,17 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar, TypeVarTuple
 from urllib.parse import unquote, urlsplit
 
 import httpx
-from celery import shared_task
+from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready, worker_shutting_down
 from django.conf import settings
@@ -92,7 +93,11 @@ def run_target(run: Run, model: SuiteModel) -> RunTarget:
     )
 
 
-def with_database_retry(function, *args):
+Args = TypeVarTuple("Args")
+Returned = TypeVar("Returned")
+
+
+def with_database_retry(function: Callable[[*Args], Returned], *args: *Args) -> Returned:
     """Call ``function``; while the database is unreachable, reconnect and retry with
     backoff for up to GOLDPATH_DB_RETRY_FOR seconds, so a result measured during an
     outage is written when the database is back rather than lost."""
@@ -111,7 +116,7 @@ def with_database_retry(function, *args):
 
 
 @shared_task(name=EXECUTE_RUN_TASK, bind=True, acks_late=True, ignore_result=True)
-def execute_run(self, run_id: int) -> None:
+def execute_run(self: Task, run_id: int) -> None:
     run = claim_run(run_id, self.request.hostname or "worker")
     if run is None:
         logger.info("run %s: nothing to do (deleted, cancelled or already taken)", run_id)
@@ -175,7 +180,7 @@ def _reap_forever() -> None:
 
 
 @worker_ready.connect
-def start_reaper(**kwargs) -> None:
+def start_reaper(**kwargs: Any) -> None:
     """Every worker looks for runs whose worker died; conditional updates keep them from
     stepping on each other, so no run stays 'running' while any worker is alive."""
     _reaper_stop.clear()
@@ -183,7 +188,7 @@ def start_reaper(**kwargs) -> None:
 
 
 @worker_shutting_down.connect
-def stop_reaper(**kwargs) -> None:
+def stop_reaper(**kwargs: Any) -> None:
     _reaper_stop.set()
 
 
@@ -343,7 +348,7 @@ def deliver(delivery_id: int) -> float | None:
     soft_time_limit=TIME_LIMIT_S - 10,
     time_limit=TIME_LIMIT_S,
 )
-def deliver_webhook(self, delivery_id: int) -> None:
+def deliver_webhook(self: Task, delivery_id: int) -> None:
     retry_in = deliver(delivery_id)
     if retry_in is not None:
         raise self.retry(countdown=retry_in)
