@@ -52,8 +52,9 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=600, help="Seconds to wait for the run to end")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = load_all_suites()
-        for path, error in report.errors.items():
+        loaded = load_all_suites()
+        for path, error in loaded.errors.items():
+
             if declared_name(path) == options["suite"]:
                 raise CommandError(str(error))
             self.stderr.write(f"Not loaded (its suite keeps its current version): {error}")
