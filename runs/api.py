@@ -19,6 +19,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import get_object_or_404
@@ -33,11 +34,11 @@ from probes.suite.loader import MAX_SUITE_BYTES, SuiteFileError
 from runs import history, roles, tokens
 from runs.analysis.flakiness import flip_rate
 from runs.importers.cases import ImportFailed
-from runs.importers.service import FileTooLarge, import_results
+from runs.importers.service import FileTooLarge, import_results, stored_names
 from runs.models import Environment, Run, RunStatus, Suite, TestCase, Verdict
-from runs.overview import overview_rows
 from runs.reporting import build_report, report_json
 from runs.services import DispatchError, NothingToRerun, NotRunnable, create_rerun, create_run
+from runs.state import latest_states
 from runs.suites import SuiteRefused, load_suite_text
 
 NO_ROLE = "Your account has no role yet; ask an administrator to give you one (Manager, DevOps or Engineer)."
@@ -230,7 +231,10 @@ class MrrOut(Schema):
     run_url: str
     verdict: str | None
     finished_at: datetime | None
-    mrr_at_risk: int
+    mrr_at_risk: int | None = Field(
+        description="Monthly revenue at risk as of that run; null when not assessed: "
+        "every check failed before any response (the service could not be reached)"
+    )
 
 
 def _require(request: HttpRequest, action: str) -> User:
@@ -374,6 +378,7 @@ def import_file(
     suite: Form[str],
     environment: Form[str],
     format: Form[str] = "auto",
+    idempotency_key: str | None = IdempotencyKey,
 ) -> Status:
     user = _require(request, roles.RUN)
     limit = settings.GOLDPATH_IMPORT_MAX_BYTES
@@ -381,13 +386,37 @@ def import_file(
         raise HttpError(
             413, f"the file is {file.size:,} bytes; the import limit is {limit:,} (GOLDPATH_IMPORT_MAX_BYTES)"
         )
+    key = request_key(request, idempotency_key)
+    if key and (earlier := _imported_before(key, suite, environment)):
+        return Status(201, run_out(earlier))
     try:
-        run = import_results(file.file, suite_name=suite, environment_name=environment, fmt=format, user=user)
+        run = import_results(
+            file.file, suite_name=suite, environment_name=environment, fmt=format, user=user, request_key=key
+        )
     except FileTooLarge as exc:
         raise HttpError(413, str(exc)) from None
     except ImportFailed as exc:
         raise HttpError(400, f"{exc}; nothing was imported") from None
+    except IntegrityError:  # a twin upload with the same key stored its run first
+        if key and (earlier := _imported_before(key, suite, environment)):
+            return Status(201, run_out(earlier))
+        raise
     return Status(201, run_out(run))
+
+
+def _imported_before(key: str, suite: str, environment: str) -> Run | None:
+    """The run an earlier upload with this Idempotency-Key made: a CI step that retries
+    after a lost answer must not store the file twice."""
+    earlier = Run.objects.filter(request_key=key).first()
+    if earlier is None:
+        return None
+    suite_name, environment_name = stored_names(suite, environment)
+    return _not_replayed_elsewhere(
+        earlier,
+        trigger=Run.Trigger.IMPORT,
+        suite_id=Suite.objects.filter(name=suite_name).values_list("pk", flat=True).first(),
+        environment_id=Environment.objects.filter(name=environment_name).values_list("pk", flat=True).first(),
+    )
 
 
 @api.get("/test-cases/{int:test_case_id}/history", response=dict[str, Any], summary="A check's outcomes over runs")
@@ -507,16 +536,16 @@ def upload_suite(request: HttpRequest, file: File[UploadedFile]) -> Status:
 
 @api.get("/mrr-at-risk", response=list[MrrOut], summary="MRR at risk now, per environment and suite")
 def mrr_summary(request: HttpRequest) -> list[dict[str, Any]]:
+    states = sorted(latest_states().values(), key=lambda state: (state.environment.name, state.suite.name))
     return [
         {
-            "environment": row.environment.name,
-            "suite": row.suite.name,
-            "run_id": row.latest.pk,
-            "run_url": f"{settings.SITE_URL}{row.latest.get_absolute_url()}",
-            "verdict": row.latest.verdict or None,
-            "finished_at": row.latest.finished_at,
-            "mrr_at_risk": row.latest.mrr_at_risk,
+            "environment": state.environment.name,
+            "suite": state.suite.name,
+            "run_id": state.run.pk,
+            "run_url": f"{settings.SITE_URL}{state.run.get_absolute_url()}",
+            "verdict": state.run.verdict or None,
+            "finished_at": state.run.finished_at,
+            "mrr_at_risk": state.mrr_at_risk,
         }
-        for row in overview_rows()
-        if row.latest
+        for state in states
     ]

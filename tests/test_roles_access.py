@@ -1,8 +1,11 @@
 """A login is not a role: a user with none is told to ask an administrator, on every page
 and in the API; the API's docs and schema are for users with a role; a POST that starts
-a run honours ``Idempotency-Key``."""
+a run or uploads a results file honours ``Idempotency-Key``."""
+
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from runs.api import NO_ROLE
@@ -112,3 +115,37 @@ def test_it_reruns_once_for_a_repeated_idempotency_key(engineer_api):
     assert first.status_code == again.status_code == 202
     assert first.json()["id"] == again.json()["id"]
     assert parent.reruns.count() == 1
+
+
+def upload(client: Client, key: str, suite: str = "unit-tests"):
+    junit = b'<testsuite name="s"><testcase classname="pkg" name="t" time="0.1"/></testsuite>'
+    return client.post(
+        "/api/v1/runs/import",
+        {"file": SimpleUploadedFile("report.xml", junit), "suite": suite, "environment": "ci"},
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
+
+
+def test_a_retried_upload_with_its_idempotency_key_stores_the_file_once(engineer_api):
+    first, again = upload(engineer_api, "build-417-junit"), upload(engineer_api, "build-417-junit")
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]
+    assert Run.objects.count() == 1 and Result.objects.count() == 1
+    response = upload(engineer_api, "build-417-junit", suite="other-tests")
+    assert (response.status_code, response.json()) == (
+        422,
+        {"detail": "this Idempotency-Key was already used for another request"},
+    )
+    assert upload(engineer_api, "build-418-junit").json()["id"] != first.json()["id"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_uploads_racing_with_one_idempotency_key_store_one_run():
+    """The second waits on the first's unique request key, then answers with its run."""
+    user = user_with_role("Engineer", username="ci")
+    clients = [Client(**bearer(user)) for _ in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        responses = list(pool.map(lambda client: upload(client, "twin"), clients))
+    assert [r.status_code for r in responses] == [201, 201], [r.content for r in responses]
+    assert responses[0].json()["id"] == responses[1].json()["id"]
+    assert Run.objects.filter(trigger=Run.Trigger.IMPORT).count() == 1

@@ -64,6 +64,11 @@ def detect_format(stream: BinaryIO) -> str:
     raise ImportFailed("unknown file format: expected JUnit XML (starting with '<') or pytest-json-report JSON")
 
 
+def stored_names(suite_name: str, environment_name: str) -> tuple[str, str]:
+    """The suite and environment names an import of these stores under."""
+    return slugify(suite_name)[:64], slugify(environment_name)[:64]
+
+
 @cyclic_gc_paused()
 def import_results(
     stream: BinaryIO,
@@ -73,14 +78,16 @@ def import_results(
     fmt: str = "auto",
     user=None,
     max_bytes: int | None = None,
+    request_key: str | None = None,
 ) -> Run:
-    """Parse ``stream`` and store it as a finished run of ``suite_name`` on ``environment_name``."""
+    """Parse ``stream`` and store it as a finished run of ``suite_name`` on ``environment_name``
+    (``request_key``: the run's Run.request_key, so a retried upload finds the run it made)."""
     limited = LimitedReader(stream, max_bytes or settings.GOLDPATH_IMPORT_MAX_BYTES)
     if fmt == "auto":
         fmt = detect_format(stream)
     if fmt not in PARSERS:
         raise ImportFailed(f"unknown format {fmt!r}; use one of {', '.join(PARSERS)}")
-    suite_slug, env_slug = slugify(suite_name)[:64], slugify(environment_name)[:64]
+    suite_slug, env_slug = stored_names(suite_name, environment_name)
     if not suite_slug or not env_slug:
         raise ImportFailed("give a suite and an environment name (letters, digits, hyphens)")
     cases = PARSERS[fmt](limited)
@@ -100,7 +107,7 @@ def import_results(
         # NO KEY: rows that merely refer to the suite (its runs) are not held up.
         Suite.objects.select_for_update(no_key=True).filter(pk=suite.pk).values_list("pk").get()
         environment, _ = Environment.objects.get_or_create(name=env_slug, defaults={"base_url": ""})
-        run = start_imported_run(suite, environment, user)
+        run = start_imported_run(suite, environment, user, request_key)
         writer = ImportWriter(suite, run, rules)
         while batch := list(islice(cases, BATCH)):
             writer.store(batch)
