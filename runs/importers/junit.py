@@ -88,7 +88,7 @@ class JUnitTarget:
         if tag == "testsuite":
             self.suites.pop()
         elif tag == "testcase" and self.case is not None and self.depth == self.case_depth - 1:
-            self.cases.append(self._case())
+            self.cases.append(self._case(self.case))
             self.case = None
 
     def _end_text(self) -> None:
@@ -96,9 +96,9 @@ class JUnitTarget:
             kept = "".join(self.text)
             self.body, self.body_dropped, self.text = kept.strip(), self.text_length - len(kept), None
 
-    def _case(self) -> ImportedCase:
-        name = self.case.get("name") or ""
-        classname = self.case.get("classname") or ""
+    def _case(self, case: dict[str, str]) -> ImportedCase:
+        name = case.get("name") or ""
+        classname = case.get("classname") or ""
         if not name:
             raise ImportFailed(f"a <testcase> in suite {self.suites[-1] if self.suites else '?'!r} has no name")
         outcome, message, headline = "passed", "", ""
@@ -118,7 +118,7 @@ class JUnitTarget:
             classname=classname,
             name=name,
             outcome=outcome,
-            duration_s=duration(self.case.get("time"), f"testcase {classname + '::' if classname else ''}{name}"),
+            duration_s=duration(case.get("time"), f"testcase {classname + '::' if classname else ''}{name}"),
             message=message,
             headline=headline,
         )

@@ -178,6 +178,7 @@ class ImportWriter:
         self.failure_class = classifier(rules)
         self.attempts = Attempts()
         self.tally = RunTally()
+        assert run.started_at is not None, "start_imported_run sets it"
         self.finished_at = bulk.datetime_value(run.started_at)
 
     def store(self, cases: list[ImportedCase]) -> None:
