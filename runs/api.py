@@ -389,10 +389,12 @@ def import_file(
     key = request_key(request, idempotency_key)
     if key and (earlier := _imported_before(key, suite, environment)):
         return Status(201, run_out(earlier))
+    assert file.file is not None, "Django's upload handlers give every uploaded file its file"
     try:
         run = import_results(
             file.file, suite_name=suite, environment_name=environment, fmt=format, user=user, request_key=key
         )
+
     except FileTooLarge as exc:
         raise HttpError(413, str(exc)) from None
     except ImportFailed as exc:

@@ -7,11 +7,18 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Protocol
 
 MAX_TEXT = 10_000
 MAX_NODE_ID = 500
 MAX_NAME = 4096  # characters of a test's name or class name: real ones are far shorter
 MAX_DURATION_S = 86_400.0  # a single test longer than a day is a broken file, not a result
+
+
+class ByteStream(Protocol):
+    """What the parsers read from: a file opened in binary mode, or service.LimitedReader."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class ImportFailed(ValueError):

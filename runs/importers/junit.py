@@ -15,14 +15,13 @@ tags is reported as it comes and only its first MAX_TEXT characters are kept.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO
 from xml.etree.ElementTree import ParseError
 from xml.parsers.expat import XMLParserType
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
-from runs.importers.cases import MAX_TEXT, ImportedCase, ImportFailed, clip, duration, head_encoding
+from runs.importers.cases import MAX_TEXT, ByteStream, ImportedCase, ImportFailed, clip, duration, head_encoding
 
 ROOTS = ("testsuites", "testsuite")
 ROOT_TAGS = [f"<{root}>" for root in ROOTS]
@@ -134,7 +133,7 @@ def _refuse_a_long_token(expat: XMLParserType, fed: int) -> None:
         )
 
 
-def parse_junit(stream: BinaryIO) -> Iterator[ImportedCase]:
+def parse_junit(stream: ByteStream) -> Iterator[ImportedCase]:
     target = JUnitTarget()
     parser = DefusedXMLParser(target=target, forbid_dtd=True)
     fed = 0

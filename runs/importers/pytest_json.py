@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from typing import BinaryIO
 
-from runs.importers.cases import ImportedCase, ImportFailed, clip, duration
+from runs.importers.cases import ByteStream, ImportedCase, ImportFailed, clip, duration
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 OUTCOMES = {
@@ -62,7 +61,7 @@ def _message(test: dict, nodeid: str) -> str:
     return ""
 
 
-def parse_pytest_json(stream: BinaryIO) -> Iterator[ImportedCase]:
+def parse_pytest_json(stream: ByteStream) -> Iterator[ImportedCase]:
     try:
         data = json.load(stream)
     except UnicodeDecodeError:

@@ -4,24 +4,26 @@ transaction, and finish the run with the same analysis as a probe run's."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
 from itertools import islice
-from typing import BinaryIO
+from typing import IO, cast
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.text import slugify
 
 from probes.gcpause import cyclic_gc_paused
 from runs import history
-from runs.importers.cases import ImportedCase, ImportFailed, head_encoding
+from runs.importers.cases import ByteStream, ImportedCase, ImportFailed, head_encoding
 from runs.importers.junit import parse_junit
 from runs.importers.pytest_json import parse_pytest_json
 from runs.importers.store import BATCH, ImportWriter
 from runs.models import Environment, Run, Suite
 from runs.services import finish_imported_run, start_imported_run
 
-PARSERS: dict[str, Callable[[BinaryIO], Iterator[ImportedCase]]] = {
+PARSERS: dict[str, Callable[[ByteStream], Iterator[ImportedCase]]] = {
     "junit": parse_junit,
     "pytest-json": parse_pytest_json,
 }
@@ -30,7 +32,7 @@ PARSERS: dict[str, Callable[[BinaryIO], Iterator[ImportedCase]]] = {
 class LimitedReader:
     """A file wrapper that refuses to read past ``limit`` bytes (uploads of unknown size)."""
 
-    def __init__(self, stream: BinaryIO, limit: int) -> None:
+    def __init__(self, stream: ByteStream, limit: int) -> None:
         self.stream, self.limit, self.read_bytes = stream, limit, 0
 
     def read(self, size: int = -1) -> bytes:
@@ -47,13 +49,13 @@ class FileTooLarge(ImportFailed):
         self.limit = limit
 
 
-def detect_format(stream: BinaryIO) -> str:
+def detect_format(stream: IO[bytes]) -> str:
     """JUnit or pytest-json, from the first bytes (the stream is rewound or peeked)."""
     if stream.seekable():
         head = stream.read(64)
         stream.seek(0)
     else:
-        head = stream.peek(64)[:64]
+        head = cast(io.BufferedReader, stream).peek(64)[:64]  # a pipe, which open() gives buffered
     text = head.decode(head_encoding(head), errors="ignore").lstrip("\ufeff \t\r\n")
     if not text:
         raise ImportFailed("the file is empty")
@@ -71,12 +73,12 @@ def stored_names(suite_name: str, environment_name: str) -> tuple[str, str]:
 
 @cyclic_gc_paused()
 def import_results(
-    stream: BinaryIO,
+    stream: IO[bytes],
     *,
     suite_name: str,
     environment_name: str,
     fmt: str = "auto",
-    user=None,
+    user: User | None = None,
     max_bytes: int | None = None,
     request_key: str | None = None,
 ) -> Run:
