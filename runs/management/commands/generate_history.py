@@ -16,9 +16,10 @@ import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -136,7 +137,7 @@ class EnvState:
 class Command(BaseCommand):
     help = HELP
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--runs", type=int, required=True, help="Runs to create.")
         parser.add_argument("--environments", type=int, default=5, help="Environments env-1..env-K (default 5).")
         parser.add_argument("--suite", default="golden-path", help="Suite name (default golden-path).")
@@ -147,7 +148,7 @@ class Command(BaseCommand):
             "--clear", action="store_true", help="First delete the environments named env-* and all their runs."
         )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if options["runs"] < 0 or options["environments"] < 1 or options["batch"] < 1 or options["days"] <= 0:
             raise CommandError("--runs must be >= 0, --environments and --batch >= 1, --days > 0")
         self.verbosity = options["verbosity"]
@@ -200,7 +201,9 @@ class Command(BaseCommand):
         return suite
 
     def setup_checks(self) -> None:
-        self.version = self.suite.current_version
+        version = self.suite.current_version
+        assert version is not None, "load_suite refuses a suite without one"
+        self.version = version
         try:
             model = suite_from_definition(self.version.definition)
         except ValueError as exc:
@@ -411,6 +414,7 @@ class Command(BaseCommand):
         if trigger == Run.Trigger.RERUN and parent is None:
             trigger = Run.Trigger.MANUAL
         environment = env.environment
+        started_at = created + timedelta(seconds=rng.uniform(0.05, 1.5))
         run = Run(
             environment=environment,
             suite=self.suite,
@@ -423,7 +427,7 @@ class Command(BaseCommand):
             variables={},
             worker=f"celery@worker-{1 + env.index % 2}",
             created=created,
-            started_at=created + timedelta(seconds=rng.uniform(0.05, 1.5)),
+            started_at=started_at,
             total=len(self.checks),
             verdict=pattern.verdict,
             mrr_at_risk=pattern.mrr_at_risk,
@@ -435,7 +439,7 @@ class Command(BaseCommand):
         for check, recorded, fact in zip(self.checks, pattern.recorded, pattern.facts, strict=True):
             jitter = rng.uniform(0.85, 1.2)
             duration = round(recorded.duration_s * jitter, 6)
-            started = run.started_at + timedelta(seconds=recorded.offset_s * jitter)
+            started = started_at + timedelta(seconds=recorded.offset_s * jitter)
             finished = started + timedelta(seconds=duration)
             end = max(end, recorded.offset_s * jitter + duration)
             fact.duration_s, fact.started_at, fact.finished_at = duration, started.timestamp(), finished.timestamp()
@@ -462,7 +466,7 @@ class Command(BaseCommand):
                 measurements += [(check.test_case_id, *row) for row in rows]
                 p50.update(values)
         run.duration_s = round(end + rng.uniform(0.2, 0.8), 3)
-        run.finished_at = run.heartbeat_at = run.started_at + timedelta(seconds=run.duration_s)
+        run.finished_at = run.heartbeat_at = started_at + timedelta(seconds=run.duration_s)
         overlap = overlapping(pattern.facts)
         if overlap not in pattern.realness:
             pattern.realness[overlap] = realness(pattern.facts).score
