@@ -7,9 +7,18 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
 from runs import roles
-from runs.models import Badge, Environment, Run, Suite, new_badge_key
+from runs.models import Badge, Environment, Suite, new_badge_key
+from runs.state import latest_states
 
-COLORS = {"PASS": "#2e7d32", "PARTIAL SUCCESS": "#b26a00", "FAIL": "#c62828"}
+# By standing (runs.analysis.standing): a pass in doubt is amber, not green; a service the
+# probes never reached is grey (an outage of the probe path, not every feature broken).
+COLORS = {
+    "pass": "#2e7d32",
+    "pass-mocked": "#946200",
+    "partial-success": "#b26a00",
+    "fail": "#c62828",
+    "unreachable": "#5f6b7a",
+}
 CHAR_WIDTH = 6.5  # Verdana 11px, close enough for a badge
 
 
@@ -17,19 +26,17 @@ def badge_svg(request: HttpRequest, key: str) -> HttpResponse:
     badge = Badge.objects.select_related("environment", "suite").filter(key=key).first()
     if badge is None:
         raise Http404("No such badge.")
-    latest = (
-        Run.objects.state_of_environment()
-        .filter(environment=badge.environment, suite=badge.suite)
-        .order_by("-created", "-pk")
-        .first()
-    )
+    state = latest_states(environment=badge.environment, suite=badge.suite).get((badge.environment.pk, badge.suite.pk))
     label = f"{badge.suite.name} · {badge.environment.name}"
-    if latest is None:
+    if state is None:
         message, color = "no runs", "#9e9e9e"
+    elif not state.standing.reached:
+        message, color = "could not reach", COLORS["unreachable"]
     else:
+        latest = state.run
         rate = f" {latest.passed * 100 // latest.total}%" if latest.total else ""
         imported = " (imported)" if latest.is_imported else ""  # CI's results, not Goldpath's probes
-        message, color = f"{latest.verdict}{rate}{imported}", COLORS.get(latest.verdict, "#9e9e9e")
+        message, color = f"{state.standing.label}{rate}{imported}", COLORS.get(state.standing.key, "#9e9e9e")
     label_width, message_width = int(len(label) * CHAR_WIDTH) + 10, int(len(message) * CHAR_WIDTH) + 10
     svg = render_to_string(
         "badge.svg",

@@ -9,6 +9,7 @@ from django.db.models import Max
 
 from runs.models import Environment, Run, Suite
 from runs.services import not_runnable_reason
+from runs.state import SuiteState, latest_states
 
 SPARKLINE_RUNS = 20
 
@@ -18,8 +19,12 @@ class OverviewRow:
     environment: Environment
     suite: Suite
     last_run_at: datetime | None = None
-    latest: Run | None = None  # latest finished run
+    state: SuiteState | None = None  # from the latest finished full run
     pass_rates: list[float] = field(default_factory=list)  # oldest first
+
+    @property
+    def latest(self) -> Run | None:
+        return self.state.run if self.state else None
 
     @property
     def not_runnable(self) -> str | None:
@@ -31,8 +36,9 @@ class OverviewRow:
 
 
 def overview_rows() -> list[OverviewRow]:
-    """Four queries whatever the history's size: pairs with their last run time, each
-    pair's latest full run (by id), and a bounded slice of recent runs for sparklines."""
+    """Six queries at most whatever the history's size: environments, suites, pairs with
+    their last run time, each pair's state (runs.state), and a bounded slice of recent runs
+    for sparklines."""
     environments = {e.pk: e for e in Environment.objects.all()}
     suites = {s.pk: s for s in Suite.objects.defer("description")}
     last_run = {
@@ -40,10 +46,10 @@ def overview_rows() -> list[OverviewRow]:
         for row in Run.objects.values("environment_id", "suite_id").annotate(last=Max("created")).order_by()
     }
     rows = {key: OverviewRow(environments[key[0]], suites[key[1]], last_at) for key, last_at in last_run.items()}
+    for pair, state in latest_states().items():
+        if pair in rows:  # not a pair whose first run came after the query above
+            rows[pair].state = state
     full_runs = Run.objects.state_of_environment()
-    latest_ids = full_runs.values("environment_id", "suite_id").annotate(last=Max("pk")).order_by()
-    for run in full_runs.for_lists().filter(pk__in=[row["last"] for row in latest_ids]):
-        rows[(run.environment_id, run.suite_id)].latest = run
     # Enough recent runs for every pair's sparkline when pairs run about as often; a pair
     # that runs far less often shows fewer points rather than making the page slow.
     recent = full_runs.only("environment_id", "suite_id", "passed", "total", "created").order_by("-created", "-pk")

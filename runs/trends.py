@@ -8,31 +8,46 @@ that was not measured stays ``None`` so a chart shows a gap instead of an invent
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, F, Max, Q, QuerySet, Value, Window
+from django.db.models import Count, F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from runs.analysis.categories import more_categories
 from runs.analysis.facts import FAILING, PASSED, SKIPPED
 from runs.analysis.mrr import ImpactArea, mrr_at_risk
-from runs.models import Environment, ImpactTag, Measurement, Result, Run
-from runs.reporting import result_facts, tag_mrr
+from runs.analysis.standing import Exposure, Standing, exposure_order, headline
+from runs.models import Environment, ImpactTag, Measurement, Result, Run, SuiteVersion
+from runs.reporting import as_ran, result_facts, tag_mrr
+from runs.state import Pair, SuiteState, environment_mrr_at_risk, latest_states, standings
 
 WINDOWS = (7, 30, 90)  # days offered by the pages
 DEFAULT_DAYS = 30
 MAX_RUNS = 100  # newest finished runs a chart shows
 HEATMAP_RUNS = 50
 HEATMAP_CATEGORIES = 20  # rows of the heatmap; the rest are summed up in one
-STREAK_RUNS = 100  # finished runs per environment looked at for "at risk since"
-# What the streaks and the risk cards read of a run; loading whole rows (with their suite)
-# cost more than the query.
-STREAK_FIELDS = ("id", "environment_id", "suite_id", "created", "finished_at", "mrr_at_risk", "verdict")
-SCAN_FACTOR = 3  # the newest environments × STREAK_RUNS × this many runs are ranked
+STREAK_RUNS = 100  # finished runs per environment and suite looked at for "at risk since"
+# What the streaks, the chart and the runs' standings read of a run; loading whole rows
+# (with their suite) cost more than the query.
+STREAK_FIELDS = (
+    "id",
+    "environment_id",
+    "suite_id",
+    "trigger",
+    "base_url",
+    "created",
+    "finished_at",
+    "verdict",
+    "passed",
+    "mrr_at_risk",
+    "realness_score",
+    "mock_count",
+)
+SCAN_FACTOR = 3  # the newest pairs × STREAK_RUNS × this many runs are ranked
 COMPARISONS = {"lt": "<", "gt": ">"}
 
 
@@ -107,11 +122,6 @@ def mock_series(runs: list[Run]) -> list[dict]:
     return _per_environment(
         runs, {"mock_count": lambda r: r.mock_count, "realness": lambda r: _percent(r.realness_score)}
     )
-
-
-def mrr_series(runs: list[Run]) -> list[dict]:
-    """Per environment: dollars of monthly revenue at risk per run."""
-    return _per_environment(runs, {"y": lambda r: r.mrr_at_risk})
 
 
 def category_heatmap(runs: list[Run], columns: int = HEATMAP_RUNS, rows: int = HEATMAP_CATEGORIES) -> dict:
@@ -262,45 +272,79 @@ class TagAtRisk:
 
 
 @dataclass
-class EnvironmentRisk:
-    run: Run  # the environment's latest finished run
+class SuiteRisk:
+    """A revenue-carrying suite on one environment, as of its latest finished run. A run
+    that never reached the service has neither tags at risk nor working: not assessed."""
+
+    state: SuiteState
     at_risk: list[TagAtRisk]
     working: list[ImpactArea]
-    status: dict[str, str] = field(default_factory=dict)  # tag name -> "at risk" | "working"
+    not_assessed: list[str] = field(default_factory=list)  # its tags' names, when never reached
 
     @property
-    def environment(self) -> Environment:
-        return self.run.environment
+    def run(self) -> Run:
+        return self.state.run
+
+
+@dataclass
+class EnvironmentRisk:
+    environment: Environment
+    suites: list[SuiteRisk]  # the revenue-carrying suites that finished a run here, by name
+
+    @property
+    def mrr_at_risk(self) -> int | None:
+        return environment_mrr_at_risk(s.state for s in self.suites)
+
+    @property
+    def at_risk(self) -> list[TagAtRisk]:
+        return [tag for s in self.suites for tag in s.at_risk]
+
+    @property
+    def working(self) -> list[ImpactArea]:
+        return [area for s in self.suites for area in s.working]
+
+    @property
+    def unreachable(self) -> list[SuiteState]:
+        return [s.state for s in self.suites if not s.state.standing.reached]
 
     @property
     def tag_names(self) -> list[str]:
         return [t.name for t in self.at_risk]
 
+    @property
+    def status(self) -> dict[tuple[int, str], str]:
+        """(suite id, impact tag name) → "at risk", "working" or "not assessed"."""
+        status = {}
+        for s in self.suites:
+            status |= {(s.run.suite_id, name): "not assessed" for name in s.not_assessed}
+            status |= {(s.run.suite_id, a.name): "working" for a in s.working}
+            status |= {(s.run.suite_id, t.name): "at risk" for t in s.at_risk}
+        return status
 
-def recent_runs_by_environment(per_environment: int = STREAK_RUNS) -> dict[str, list[Run]]:
-    """Each environment's last ``per_environment`` finished runs, newest first.
+    @property
+    def exposure(self) -> Exposure:
+        return Exposure(self.environment.name, self.mrr_at_risk or 0, bool(self.unreachable))
 
-    Ranked within the newest runs overall (a slice found by one indexed query), not over
-    the whole history; an environment that ran rarely since still gets its latest run (its
-    streak then reads "at least"). Four queries whatever the history's size.
+
+def recent_runs_by_pair(pairs: Collection[Pair], per_pair: int = STREAK_RUNS) -> dict[Pair, list[Run]]:
+    """The last ``per_pair`` finished full runs of each (environment, suite) pair, newest
+    first, for the pairs given.
+
+    Ranked within the newest runs of those suites (a slice found by one indexed query), not
+    over the whole history; a pair that ran rarely since gets fewer runs (its caller adds the
+    latest). Two queries whatever the history's size.
     """
-    full = Run.objects.state_of_environment()
-    environments = {e.pk: e for e in Environment.objects.all()}
-    scan = per_environment * max(len(environments), 1) * SCAN_FACTOR
+    full = Run.objects.state_of_environment().filter(suite_id__in={suite for _, suite in pairs})
+    scan = per_pair * max(len(pairs), 1) * SCAN_FACTOR
     floor = list(full.order_by("-pk").values_list("pk", flat=True)[scan - 1 : scan])
     recent = full.filter(pk__gte=floor[0]) if floor else full
-    rank = Window(RowNumber(), partition_by=[F("environment_id")], order_by=[F("created").desc(), F("id").desc()])
-    runs = list(recent.only(*STREAK_FIELDS).annotate(rank=rank).filter(rank__lte=per_environment))
-    seen = {run.environment_id for run in runs}
-    latest = full.values("environment_id").annotate(last=Max("pk")).order_by()
-    missing = [row["last"] for row in latest if row["environment_id"] not in seen]
-    runs += list(full.only(*STREAK_FIELDS).filter(pk__in=missing).annotate(rank=Value(1)))
-    by_env: dict[str, list[Run]] = defaultdict(list)
-    for run in runs:  # hundreds of runs, a handful of environments: no join, no copies
-        run.environment = environments[run.environment_id]
-    for run in sorted(runs, key=lambda r: (r.environment.name, r.rank)):
-        by_env[run.environment.name].append(run)
-    return dict(by_env)
+    rank = Window(RowNumber(), partition_by=[F("environment_id"), F("suite_id")], order_by=[F("id").desc()])
+    runs = recent.only(*STREAK_FIELDS).annotate(rank=rank).filter(rank__lte=per_pair)
+    by_pair: dict[Pair, list[Run]] = defaultdict(list)
+    for run in sorted(runs, key=lambda r: r.rank):
+        if (run.environment_id, run.suite_id) in pairs:
+            by_pair[(run.environment_id, run.suite_id)].append(run)
+    return dict(by_pair)
 
 
 def tag_states(run_ids: Iterable[int]) -> dict[int, dict[str, bool]]:
@@ -336,53 +380,113 @@ def streak_start(runs: list[Run], states: dict[int, dict[str, bool]], tag: str) 
     return start, len(runs) >= STREAK_RUNS
 
 
-def environment_risks(recent: dict[str, list[Run]]) -> list[EnvironmentRisk]:
-    """Per environment, from its latest finished run: the tags at risk and since when.
+def suite_risks(
+    history: Mapping[Pair, list[Run]], by_run: Mapping[int, Standing], tag_names: Mapping[int, list[str]]
+) -> dict[Pair, SuiteRisk]:
+    """Per pair, from its latest run (``history[pair][0]``, of that pair's state): the tags at
+    risk, since when, and those working.
 
-    MRR at risk is computed by runs.analysis.mrr over the latest runs' results (loaded in
-    one query plus one for the tags); the streaks come from ``tag_states``: one query.
+    The tags and their MRR are those of the suite version the run ran, as in the MRR kept
+    with the run (loaded in two queries, plus one for the versions); the streaks come from
+    ``tag_states`` (one query) over the pair's runs that reached the service: a run that
+    never did checked nothing, so it neither breaks nor extends a streak.
     """
-    latest = {runs[0].pk: runs[0] for runs in recent.values()}
+    latest = {runs[0].pk: runs[0] for runs in history.values() if by_run[runs[0].pk].reached}
+    versions = SuiteVersion.objects.in_bulk({run.version_id for run in latest.values() if run.version_id})
+    for run in latest.values():
+        run.version = versions.get(run.version_id) if run.version_id else None
     results = (
         Result.objects.filter(run_id__in=list(latest))
+        .order_by("run_id", "test_case__order", "id")
         .select_related("test_case__category")
         .prefetch_related("test_case__impact_tags")
     )
-    by_run: dict[int, list[Result]] = defaultdict(list)
+    by_result_run: dict[int, list[Result]] = defaultdict(list)
     for result in results:
-        by_run[result.run_id].append(result)
-    states = tag_states(r.pk for runs in recent.values() for r in runs)
-    risks = []
-    for runs in recent.values():
-        run_results = by_run[runs[0].pk]
-        risk = mrr_at_risk([result_facts(r) for r in run_results], tag_mrr(run_results))
+        by_result_run[result.run_id].append(result)
+    states = tag_states(r.pk for runs in history.values() for r in runs if by_run[r.pk].reached)
+    risks = {}
+    for pair, runs in history.items():
+        head = runs[0]
+        if head.pk not in latest:
+            risks[pair] = SuiteRisk(SuiteState(head, by_run[head.pk]), [], [], tag_names.get(head.suite_id, []))
+            continue
+        ran = as_ran(head)
+        run_results = by_result_run[head.pk]
+        risk = mrr_at_risk([result_facts(r, ran) for r in run_results], tag_mrr(run_results, ran))
+        reached = [r for r in runs if by_run[r.pk].reached]
         at_risk = []
         for area in risk.at_risk:
-            start, at_least = streak_start(runs, states, area.name)
-            at_risk.append(TagAtRisk(area.name, area.mrr, area.failing_checks, start or runs[0], at_least))
-        status = {a.name: "at risk" for a in risk.at_risk} | {a.name: "working" for a in risk.working}
-        risks.append(EnvironmentRisk(runs[0], at_risk, risk.working, status))
+            start, at_least = streak_start(reached, states, area.name)
+            at_risk.append(TagAtRisk(area.name, area.mrr, area.failing_checks, start or head, at_least))
+        risks[pair] = SuiteRisk(SuiteState(head, by_run[head.pk]), at_risk, risk.working)
     return risks
 
 
+def mrr_series(runs: list[Run], by_run: Mapping[int, Standing], since: datetime | None = None) -> list[dict]:
+    """Per environment, its monthly revenue at risk after each run of a revenue-carrying
+    suite (oldest first) since ``since``: ``environment_mrr_at_risk`` of each suite's latest
+    run at that point, so two suites' runs do not zigzag, an import of unit tests does not
+    drop the line to $0, and a run that never reached the service leaves its suite out; a
+    gap where no suite's revenue was assessed."""
+    latest: dict[int, dict[int, SuiteState]] = defaultdict(dict)
+    totals: dict[int, int | None] = {}
+    for run in runs:
+        suites = latest[run.environment_id]
+        suites[run.suite_id] = SuiteState(run, by_run[run.pk])
+        totals[run.pk] = environment_mrr_at_risk(suites.values())
+    charted = [run for run in runs if since is None or run.created >= since]
+    return _per_environment(charted, {"y": lambda r: totals[r.pk]})
+
+
 def business_data(days: int | None = DEFAULT_DAYS, now: datetime | None = None) -> dict:
-    """Everything the business page shows, in 5 queries."""
-    recent = recent_runs_by_environment()
-    risks = environment_risks(recent) if recent else []
-    since = (now or timezone.now()) - timedelta(days=days) if days else None
-    charted = sorted(
-        (r for runs in recent.values() for r in runs if since is None or r.created >= since),
-        key=lambda r: (r.created, r.pk),
-    )
+    """Everything the business page shows, in 9 queries at most.
+
+    The state of an environment is that of each of its suites that carry revenue (impact
+    tags), each from its own latest finished run (runs.state): a run of another suite never
+    replaces it.
+    """
+    states = latest_states()
     tags = list(ImpactTag.objects.select_related("suite"))  # per suite: two may both name "Chat"
+    tag_names: dict[int, list[str]] = defaultdict(list)
+    for tag in tags:
+        tag_names[tag.suite_id].append(tag.name)
+    revenue = {pair: state for pair, state in states.items() if tag_names.get(pair[1]) or state.run.mrr_at_risk}
+    recent = recent_runs_by_pair(revenue) if revenue else {}
+    environments = {state.run.environment_id: state.run.environment for state in states.values()}
+    history: dict[Pair, list[Run]] = {}
+    for pair, state in revenue.items():
+        # The state's run heads the list: a run that finished since it was read is left out.
+        older = [run for run in recent.get(pair, []) if run.pk < state.run.pk]
+        for run in older:
+            run.environment = environments[run.environment_id]
+        history[pair] = [state.run, *older]
+    older_runs = [run for runs in history.values() for run in runs[1:]]
+    by_run = standings(older_runs) | {state.run.pk: state.standing for state in revenue.values()}
+    risks_by_pair = suite_risks(history, by_run, tag_names) if history else {}
+    per_environment: dict[int, list[SuiteRisk]] = {pk: [] for pk in environments}
+    for pair, risk in sorted(risks_by_pair.items(), key=lambda item: item[1].run.suite.name):
+        per_environment[pair[0]].append(risk)
+    risks = sorted(
+        (EnvironmentRisk(environments[pk], suites) for pk, suites in per_environment.items()),
+        key=lambda risk: exposure_order(risk.exposure),
+    )
+    since = (now or timezone.now()) - timedelta(days=days) if days else None
+    runs = sorted((run for runs in history.values() for run in runs), key=lambda r: r.pk)
     tag_rows = [
-        {"tag": tag, "environments": [(risk.environment.name, risk.status.get(tag.name, "")) for risk in risks]}
+        {
+            "tag": tag,
+            "environments": [(risk.environment.name, risk.status.get((tag.suite_id, tag.name), "")) for risk in risks],
+        }
         for tag in tags
     ]
     return {
         "risks": risks,
+        "headline": headline([risk.exposure for risk in risks]),
+        "total_at_risk": sum(risk.mrr_at_risk or 0 for risk in risks),
         "any_at_risk": any(risk.at_risk for risk in risks),
-        "mrr": mrr_series(charted),
+        "any_unreachable": any(risk.unreachable for risk in risks),
+        "mrr": mrr_series(runs, by_run, since),
         "tags": tag_rows,
-        "has_runs": bool(recent),
+        "has_runs": bool(states),
     }

@@ -18,6 +18,7 @@ from runs.trends import (
     metric_series,
     mock_series,
     pass_rate_series,
+    recent_runs_by_pair,
     run_time,
 )
 from tests.factories import (
@@ -190,22 +191,28 @@ def test_it_reports_mock_indicators_and_realness_per_run(suite):
     assert staging["realness"] == [25.0, None]
 
 
-def test_it_takes_mrr_at_risk_now_from_each_environments_latest_finished_run(suite):
+def test_it_takes_mrr_at_risk_now_from_each_suites_latest_finished_run_per_environment(suite):
     make_run(suite, "staging", timedelta(days=2), ALL_PASS, mrr_at_risk=0)
     latest = make_run(suite, "staging", timedelta(days=1), CHAT_FAILS, mrr_at_risk=280_000)
     make_run(suite, "staging", timedelta(hours=1), ALL_PASS, status=RunStatus.RUNNING)
     prod = make_run(suite, "production", timedelta(days=1), ALL_PASS, mrr_at_risk=0)
 
     data = business_data()
-    production, staging = data["risks"]
-    assert staging.run == latest and staging.run.mrr_at_risk == 280_000
-    assert production.run == prod and production.at_risk == []
+    staging, production = data["risks"]  # failing first
+    assert [s.run for s in staging.suites] == [latest] and staging.mrr_at_risk == 280_000
+    assert [s.run for s in production.suites] == [prod] and production.at_risk == []
+    assert production.mrr_at_risk == 0
     assert staging.tag_names == ["Chat", "Events"]
     assert staging.at_risk[0].failing_checks == ("Message Send", "Socket")
-    assert staging.status == {"Chat": "at risk", "Events": "at risk", "Auth": "working"}
+    assert staging.status == {
+        (suite.pk, "Chat"): "at risk",
+        (suite.pk, "Events"): "at risk",
+        (suite.pk, "Auth"): "working",
+    }
     assert [row["tag"].name for row in data["tags"]] == ["Chat", "Events", "Auth"]
-    assert data["tags"][0]["environments"] == [("production", "working"), ("staging", "at risk")]
+    assert data["tags"][0]["environments"] == [("staging", "at risk"), ("production", "working")]
     assert data["mrr"][1]["y"] == [0, 280_000]
+    assert data["headline"] == "$280,000 monthly revenue at risk across 1 of 2 environments"
 
 
 def test_it_dates_a_tag_at_risk_from_the_start_of_its_current_streak(suite):
@@ -219,7 +226,7 @@ def test_it_dates_a_tag_at_risk_from_the_start_of_its_current_streak(suite):
     (_, staging) = business_data()["risks"]
     chat, events = staging.at_risk
     assert chat.name == "Chat" and chat.since == streak_start and not chat.since_at_least
-    assert events.name == "Events" and events.since == staging.run  # failed only in the latest run
+    assert events.name == "Events" and events.since == staging.suites[0].run  # failed only in the latest run
 
 
 # --- the pages ------------------------------------------------------------------------------
@@ -284,7 +291,7 @@ def test_it_tells_a_manager_what_revenue_is_at_risk_where_and_since_when(signed_
         "<strong>Chat, Events</strong>"
     ) in body
     assert "Nothing is failing on production" in body
-    assert f'href="/runs/{latest.pk}/"' in body and "As of " in body
+    assert f'href="/runs/{latest.pk}/"' in body and "Golden as of " in body
     assert f"test run #{since.pk}</a>" in body  # "broken since"
     assert '<script id="mrr-data" type="application/json">' in body
     sources = SCRIPT_SRC.findall(body)
@@ -321,14 +328,15 @@ def test_it_reads_a_page_in_the_same_number_of_queries_for_5_or_50_runs(
 
 @pytest.mark.django_db
 def test_a_rarely_run_environment_keeps_its_latest_run_on_the_business_page():
-    from runs.trends import recent_runs_by_environment
-
     quiet = EnvironmentFactory(name="quiet")
     busy = EnvironmentFactory(name="busy")
     suite = SuiteFactory(name="gp")
+    ImpactTagFactory(suite=suite, name="Chat")
     RunFactory(environment=quiet, suite=suite, status=RunStatus.FINISHED, verdict="FAIL")  # long ago
     for _ in range(30):
         RunFactory(environment=busy, suite=suite, status=RunStatus.FINISHED, verdict="PASS")
-    recent = recent_runs_by_environment(per_environment=2)  # ranks only the newest 12 runs
-    assert [len(recent["busy"]), len(recent["quiet"])] == [2, 1]
-    assert recent["quiet"][0].verdict == "FAIL"
+    recent = recent_runs_by_pair({(busy.pk, suite.pk), (quiet.pk, suite.pk)}, per_pair=2)  # ranks the newest 12
+    assert list(recent) == [(busy.pk, suite.pk)] and len(recent[(busy.pk, suite.pk)]) == 2
+    busy_risk, quiet_risk = business_data()["risks"]
+    assert [s.run.verdict for s in quiet_risk.suites] == ["FAIL"]  # its state's run heads its list
+    assert len(busy_risk.suites) == 1
