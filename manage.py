@@ -7,6 +7,9 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+    from dashboard.installation import prepare
+
+    prepare()  # the data directory, the broker's folders, the secret key: before the settings read them
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -282,6 +282,9 @@ def main() -> int:
 
     import django
 
+    from dashboard.installation import prepare
+
+    prepare()  # a fresh data directory: its secret key (logins) and broker folders
     django.setup()
     from django.conf import settings
     from django.core.management import call_command

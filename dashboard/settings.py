@@ -3,17 +3,21 @@
 The defaults give the embedded set-up (SQLite plus a file-system Celery broker under
 GOLDPATH_DATA_DIR), so a new user needs no servers. Production sets DATABASE_URL
 (PostgreSQL) and CELERY_BROKER_URL (Redis). README.md lists every variable.
+
+Importing them computes values and touches nothing: the directories and the generated
+secret key are created by dashboard.installation.prepare(), which each entry point calls.
 """
 
 import os
-import secrets
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from dashboard import installation
+
+BASE_DIR = installation.BASE_DIR
 
 
 def envbool(name: str, default: bool) -> bool:
@@ -41,22 +45,9 @@ def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DATA_DIR = Path(os.environ.get("GOLDPATH_DATA_DIR") or BASE_DIR / "var")
-DATA_DIR.mkdir(parents=True, exist_ok=True)
-
-
-def _secret_key() -> str:
-    """Use GOLDPATH_SECRET_KEY, else a random key kept in DATA_DIR so logins survive restarts."""
-    if os.environ.get("GOLDPATH_SECRET_KEY"):
-        return os.environ["GOLDPATH_SECRET_KEY"]
-    key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
-
-
-SECRET_KEY = _secret_key()
+DATA_DIR = installation.data_dir()
+# GOLDPATH_SECRET_KEY, else the installation's generated key (DATA_DIR/secret_key).
+SECRET_KEY = installation.secret_key()
 DEBUG = envbool("GOLDPATH_DEBUG", False)
 ALLOWED_HOSTS = envlist("GOLDPATH_ALLOWED_HOSTS", "127.0.0.1,localhost")
 # Where users reach the dashboard; used for links printed by commands and sent in alerts.
@@ -187,17 +178,17 @@ CONTENT_SECURITY_POLICY = {
 # below), which every web process shares.
 LOGIN_RATE = os.environ.get("GOLDPATH_LOGIN_RATE", "10/15m")
 LOGIN_RATE_PER_ADDRESS = os.environ.get("GOLDPATH_LOGIN_RATE_PER_ADDRESS", "50/15m")
-# django_ratelimit's checks know nothing of Django's own Redis cache (its increments are
-# atomic) and distrust the file cache of the embedded set-up (shared by its processes, but
-# two failures at the same instant may count as one).
-SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+# django_ratelimit's W001 warns of every cache backend outside its list of three (the two
+# memcached ones and django-redis), which leaves out Django's own RedisCache. Both of ours
+# are what its check E003 asks for, a cache every web process shares, with atomic
+# increments: RedisCache by Redis's INCR, the embedded set-up's LockedFileCache
+# (dashboard/cache.py) by a file lock. The warning says nothing more, so it is silenced.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 
 # Celery. The default broker needs no server: messages are files under DATA_DIR/broker.
-BROKER_DIR = DATA_DIR / "broker"
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://localhost/"
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "control"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+CELERY_BROKER_URL = installation.broker_url()
+BROKER_DIR = installation.broker_dir()  # None: a broker with a server
+if BROKER_DIR is not None:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -249,7 +240,7 @@ CACHES = {
         "KEY_PREFIX": CELERY_TASK_DEFAULT_QUEUE,
     }
     if CACHE_URL
-    else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(DATA_DIR / "cache")}
+    else {"BACKEND": "dashboard.cache.LockedFileCache", "LOCATION": str(DATA_DIR / "cache")}
 }
 
 # A whole suite run must end well within this; probes have their own shorter timeouts.

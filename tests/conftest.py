@@ -23,6 +23,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 
 import django  # noqa: E402
 
+from dashboard.installation import prepare  # noqa: E402
+
+prepare()  # as manage.py, gunicorn and the worker do: the data directory, broker folders, secret key
 django.setup()
 
 import pytest  # noqa: E402

@@ -63,7 +63,8 @@ def test_successful_logins_do_not_count_against_the_limit(settings):
 
 def test_pages_answer_503_while_the_database_is_down(tmp_path):
     script = (
-        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='dashboard.settings'; django.setup();"
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='dashboard.settings';"
+        "from dashboard.installation import prepare; prepare(); django.setup();"
         "from django.test import Client; from django.test.utils import setup_test_environment;"
         "setup_test_environment(); r = Client().post('/accounts/login/', {'username': 'a', 'password': 'b'});"
         "print(r.status_code); print(r.headers.get('Retry-After')); print(r.content.decode())"
