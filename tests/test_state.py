@@ -12,8 +12,10 @@ from django.utils import timezone
 
 from runs.importers.service import import_results
 from runs.models import Badge, Result, Run, RunStatus, Verdict
+from runs.services import create_run
 from runs.state import latest_states
 from runs.trends import business_data
+from tests.conftest import wait_for
 from tests.factories import (
     CategoryFactory,
     EnvironmentFactory,
@@ -24,6 +26,7 @@ from tests.factories import (
     UserFactory,
 )
 from tests.factories import TestCaseFactory as CheckFactory
+from tests.webserver import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -210,3 +213,40 @@ def test_a_clean_real_pass_stays_green_everywhere(manager, golden):
     page = manager.get(clean.get_absolute_url()).content.decode()
     assert "mocked?" not in page and "COULD NOT REACH" not in page and "mock indicator" not in run_header(page)
     assert "No revenue at risk on any environment." in text(manager.get("/business/").content)
+
+
+# --- real runs through the worker -------------------------------------------------------------
+
+worker_db = pytest.mark.django_db(transaction=True)
+
+
+@worker_db
+def test_real_runs_agree_on_every_page_after_an_import_and_with_a_mistyped_url(
+    celery_worker, golden_path, target_factory, environment_for, client
+):
+    """The golden path failing on preprod (the seed: $550,000 at risk), then a JUnit import
+    into preprod, then a run on an environment whose URL points where nothing listens."""
+    client.force_login(UserFactory(username="manager", role="Manager"))
+    seed = wait_for(create_run(golden_path, environment_for(target_factory(["close-after-send"]), "preprod")))
+    assert (seed.status, seed.mrr_at_risk) == (RunStatus.FINISHED, 550_000)
+    with SUREFIRE.open("rb") as junit:
+        import_results(junit, suite_name="unit-tests", environment_name="preprod")
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    typo = wait_for(create_run(golden_path, EnvironmentFactory(name="typo", base_url=nowhere)))
+    assert typo.status == RunStatus.FINISHED and typo.passed == 0
+    assert set(typo.results.values_list("failure_class", flat=True)) == {"connection-refused"}
+
+    business = text(client.get("/business/").content)
+    assert (
+        "$550,000 monthly revenue at risk across 1 of 2 environments, and 1 environment could not be reached."
+    ) in business
+    assert f"Golden path: Could not reach {nowhere} — configuration or outage, revenue not assessed." in business
+    assert api_mrr(client) == {
+        ("preprod", "golden-path"): 550_000,
+        ("preprod", "unit-tests"): 0,
+        ("typo", "golden-path"): None,
+    }
+    overview = client.get("/").content.decode()
+    preprod_row = next(row for row in overview.split("<tr>") if "<strong>preprod</strong>" in row and "Golden" in row)
+    assert "$550,000" in preprod_row
+    assert "COULD NOT REACH" in text(client.get(typo.get_absolute_url()).content)
