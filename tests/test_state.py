@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from runs.exporters.formats import conclusion
 from runs.importers.service import import_results
 from runs.models import Badge, Result, Run, RunStatus, Verdict
+from runs.reporting import build_report
 from runs.services import create_run
 from runs.state import latest_states
 from runs.trends import business_data
@@ -213,6 +215,19 @@ def test_a_clean_real_pass_stays_green_everywhere(manager, golden):
     page = manager.get(clean.get_absolute_url()).content.decode()
     assert "mocked?" not in page and "COULD NOT REACH" not in page and "mock indicator" not in run_header(page)
     assert "No revenue at risk on any environment." in text(manager.get("/business/").content)
+
+
+def test_exports_conclude_alike_could_not_reach_and_not_assessed(golden):
+    typo = finished(golden, "typo", REFUSED, verdict=Verdict.FAIL, mrr_at_risk=340_000, base_url="http://127.0.0.1:9")
+    said = conclusion(build_report(typo))
+    assert "The probes could not reach http://127.0.0.1:9 — configuration or outage, revenue not assessed." in said
+    assert "$340,000" not in said
+    with SUREFIRE.open("rb") as junit:
+        imported = import_results(junit, suite_name="unit-tests", environment_name="ci")
+    said = conclusion(build_report(imported))
+    assert "Realness not assessed: imported results never touched the network." in said and "Caution" not in said
+    mocked = finished(golden, "mocked", ALL_PASS, verdict=Verdict.PASS, mock_count=8, realness_score=0.3)
+    assert "Caution: the evidence does not show real network traffic" in conclusion(build_report(mocked))
 
 
 # --- real runs through the worker -------------------------------------------------------------

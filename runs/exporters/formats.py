@@ -14,17 +14,22 @@ from xml.etree import ElementTree as ET
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from runs.analysis.standing import SUSPECT
 from runs.models import Run
 from runs.notes import notes_with_history
 from runs.reporting import RunReport, build_report, report_json
+from runs.state import standing_of
 
 
 def conclusion(report: RunReport) -> str:
     run = report.run
     if not run.verdict:
         return f"The run ended with status {run.status}: {run.status_message or 'no results'}."
+    standing = standing_of(run, ((r.outcome, r.failure_class) for r in report.results))
     text = f"{run.verdict}: {run.passed} of {run.total} checks passed."
-    if report.mrr.total:
+    if not standing.reached:
+        text += f" The probes {standing.unreachable_note}."
+    elif report.mrr.total:
         names = ", ".join(a.name for a in report.mrr.at_risk)
         text += (
             f" ${report.mrr.total:,} of monthly recurring revenue depends on capabilities"
@@ -36,8 +41,10 @@ def conclusion(report: RunReport) -> str:
         main = report.patterns[0]
         checks = f"{len(main.checks)} check{'s' if len(main.checks) != 1 else ''}"
         text += f" The main failure pattern is “{main.label}” in {checks}."
-    if report.realness.verdict != "REAL":
+    if standing.realness == SUSPECT:
         text += " Caution: the evidence does not show real network traffic for much of this run."
+    elif standing.imported:
+        text += " Realness not assessed: imported results never touched the network."
     return text
 
 
