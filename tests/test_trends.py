@@ -326,6 +326,38 @@ def test_it_reads_a_page_in_the_same_number_of_queries_for_5_or_50_runs(
     assert len(many) == len(few)
 
 
+NOTHING_ANSWERED = {"send": FAILED, "login": FAILED, "socket": FAILED}
+BUSINESS_QUERY_BOUND = 13  # the login's 3, and 10 when runs that reached nothing are among the latest and older ones
+
+
+def fill_with_outages(suite, runs: int, start: int = 0) -> None:
+    """Runs on two environments, one in four reaching nothing (every check refused), the
+    latest two among them."""
+    for i in range(start, start + runs):
+        outage = i % 4 == 0 or i >= start + runs - 2
+        run = make_run(
+            suite,
+            ("staging", "production")[i % 2],
+            timedelta(hours=200 - i),
+            NOTHING_ANSWERED if outage else CHAT_FAILS,
+        )
+        if outage:
+            run.results.update(failure_class="connection-refused")
+
+
+def test_the_business_page_reads_runs_that_reached_nothing_in_a_bounded_number_of_queries(
+    signed_in, suite, django_assert_max_num_queries
+):
+    fill_with_outages(suite, 6)
+    with django_assert_max_num_queries(BUSINESS_QUERY_BOUND), CaptureQueriesContext(connection) as few:
+        body = signed_in.get("/business/").content.decode()
+    assert "2 environments could not be reached: revenue not assessed" in body
+    fill_with_outages(suite, 40, start=6)
+    with django_assert_max_num_queries(BUSINESS_QUERY_BOUND), CaptureQueriesContext(connection) as many:
+        assert signed_in.get("/business/").status_code == 200
+    assert len(many) == len(few)
+
+
 @pytest.mark.django_db
 def test_a_rarely_run_environment_keeps_its_latest_run_on_the_business_page():
     quiet = EnvironmentFactory(name="quiet")
