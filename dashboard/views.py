@@ -23,7 +23,7 @@ from runs.exporters.formats import filename as export_filename
 from runs.models import Environment, Result, Run, TestCase
 from runs.notes import notes_with_history
 from runs.overview import SPARKLINE_RUNS, overview_rows
-from runs.reporting import as_ran, build_report, load_results, metric_facts, result_facts
+from runs.reporting import build_report, compared_results, metric_facts
 from runs.services import not_runnable_reason
 from runs.state import standing_of
 
@@ -154,10 +154,9 @@ def compare(request: HttpRequest) -> HttpResponse:
             before, after = (_run_or_404(int(context[k])) for k in ("a", "b"))
         except ValueError:
             raise Http404("Run ids are numbers.") from None
-        before_results, after_results = load_results(before), load_results(after)
         comparison = compare_runs(
-            [result_facts(r, as_ran(before)) for r in before_results],
-            [result_facts(r, as_ran(after)) for r in after_results],
+            compared_results(before),
+            compared_results(after),
             [metric_facts(m) for m in before.measurements.all()],
             [metric_facts(m) for m in after.measurements.all()],
         )

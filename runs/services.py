@@ -40,7 +40,7 @@ from runs.models import (
     SuiteVersion,
     TestCase,
 )
-from runs.reporting import as_ran, load_results, result_facts, tag_mrr
+from runs.reporting import as_ran, load_results, result_facts, stored_tags, tag_mrr
 
 logger = logging.getLogger(__name__)
 
@@ -391,8 +391,8 @@ def finish_run(run: Run) -> None:
     """End a run the workers ran: read its stored results back, save each one's mock
     indicators, and finish it with their analysis; its duration is the time since it started."""
     results = load_results(run)
-    ran = as_ran(run)
-    facts = [result_facts(r, ran) for r in results]
+    ran, tags = as_ran(run), stored_tags([run.suite_id])
+    facts = [result_facts(r, ran, tags) for r in results]
     for result, flags in zip(results, result_flags(facts), strict=True):
         result.mock_flags = flags
     Result.objects.bulk_update([r for r in results if r.mock_flags], ["mock_flags"], batch_size=1000)
@@ -401,7 +401,7 @@ def finish_run(run: Run) -> None:
         run,
         facts,
         sum(1 for r in results if r.mock_flags),
-        tag_mrr(results, ran),
+        tag_mrr(ran, tags),
         finished_at=now,
         duration_s=_since(run.started_at, now),
     )

@@ -22,7 +22,7 @@ from runs.analysis.facts import FAILING, PASSED, SKIPPED
 from runs.analysis.mrr import ImpactArea, mrr_at_risk
 from runs.analysis.standing import Exposure, Standing, exposure_order, headline
 from runs.models import Environment, ImpactTag, Measurement, Result, Run, SuiteVersion
-from runs.reporting import as_ran, result_facts, tag_mrr
+from runs.reporting import as_ran, result_facts, stored_tags, tag_mrr
 from runs.state import Pair, SuiteState, environment_mrr_at_risk, latest_states, standings
 
 WINDOWS = (7, 30, 90)  # days offered by the pages
@@ -400,8 +400,8 @@ def suite_risks(
         Result.objects.filter(run_id__in=list(latest))
         .order_by("run_id", "test_case__order", "id")
         .select_related("test_case__category")
-        .prefetch_related("test_case__impact_tags")
     )
+    tags = stored_tags({run.suite_id for run in latest.values()})
     by_result_run: dict[int, list[Result]] = defaultdict(list)
     for result in results:
         by_result_run[result.run_id].append(result)
@@ -414,7 +414,7 @@ def suite_risks(
             continue
         ran = as_ran(head)
         run_results = by_result_run[head.pk]
-        risk = mrr_at_risk([result_facts(r, ran) for r in run_results], tag_mrr(run_results, ran))
+        risk = mrr_at_risk([result_facts(r, ran, tags) for r in run_results], tag_mrr(ran, tags))
         reached = [r for r in runs if by_run[r.pk].reached]
         at_risk = []
         for area in risk.at_risk:

@@ -25,7 +25,7 @@ from runs.analysis.mock import (
 from runs.analysis.mrr import mrr_at_risk
 from runs.analysis.verdict import DEFAULT_MIN_PASS_RATE, compute_verdict
 from runs.models import Environment, Measurement, Result, Run, RunStatus
-from runs.reporting import load_results, result_facts, tag_mrr
+from runs.reporting import load_results, result_facts, stored_tags, tag_mrr
 from runs.services import OUTCOME_COUNTERS
 
 GOLDEN_PATH = load_suite_file(settings.GOLDPATH_SUITES_DIR / "golden-path.yaml").model
@@ -68,19 +68,20 @@ def test_every_run_has_a_result_per_check_and_consistent_counters(history):
 def test_the_stored_verdict_matches_compute_verdict_on_the_stored_results(history):
     for run in history:
         min_pass_rate = run.definition.get("verdict", {}).get("min_pass_rate", DEFAULT_MIN_PASS_RATE)
-        facts = [result_facts(r) for r in load_results(run)]
+        tags = stored_tags([run.suite_id])
+        facts = [result_facts(r, None, tags) for r in load_results(run)]
         assert run.verdict == compute_verdict(facts, min_pass_rate), f"run #{run.pk}"
 
 
 def test_the_stored_analysis_matches_the_analysis_functions(history):
     """What finish_run would have stored: MRR at risk, realness, mock indicators, flaky count."""
     for run in history:
-        results = load_results(run)
-        facts = [result_facts(r) for r in results]
+        results, tags = load_results(run), stored_tags([run.suite_id])
+        facts = [result_facts(r, None, tags) for r in results]
         rtt = round_trip_ms(facts)
         flags = [result_indicators(f, rtt) for f in facts]
         run_flags = len(constant_measurements(run_history.measurement_history(run))) + auth_never_enforced(facts)
-        assert run.mrr_at_risk == mrr_at_risk(facts, tag_mrr(results)).total
+        assert run.mrr_at_risk == mrr_at_risk(facts, tag_mrr(None, tags)).total
         assert run.realness_score == realness(facts).score
         assert [r.mock_flags for r in results] == flags
         assert run.mock_count == sum(1 for f in flags if f) + run_flags

@@ -19,7 +19,7 @@ from runs.importers.cases import ImportFailed
 from runs.importers.junit import parse_junit
 from runs.importers.service import FileTooLarge, import_results
 from runs.models import Category, Environment, ImpactTag, Result, Run, RunStatus, Suite, TestCase
-from runs.reporting import build_report, load_results, result_facts, tag_mrr
+from runs.reporting import build_report, load_results, result_facts, stored_tags, tag_mrr
 from runs.services import analyse_run
 from tests.conftest import manage
 from tests.samples import billion_laughs, junit_written_by_pytest
@@ -483,9 +483,12 @@ def test_the_analysis_it_stores_is_the_one_read_from_every_result(monkeypatch):
     checkout.test_cases.add(*TestCase.objects.filter(suite=first.suite, name__in=["sums", "pays"]))
     monkeypatch.setattr(importers, "BATCH", 3)
     run = import_bytes(data)
-    results = load_results(run)
+    results, tags = load_results(run), stored_tags([run.suite_id])
     expected = analyse_run(
-        run, [result_facts(r) for r in results], tag_mrr(results), sum(1 for r in results if r.mock_flags)
+        run,
+        [result_facts(r, None, tags) for r in results],
+        tag_mrr(None, tags),
+        sum(1 for r in results if r.mock_flags),
     )
     run.refresh_from_db()
     assert {field: getattr(run, field) for field in expected} == expected

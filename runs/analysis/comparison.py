@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from runs.analysis.facts import MetricFacts, ResultFacts
+from runs.analysis.facts import FAILING, PASSED, MetricFacts
 
 REGRESSION_RATIO = 1.2  # 20 % slower …
 REGRESSION_MIN_MS = 5.0  # … and at least 5 ms, so loopback noise is not a regression
+
+
+class Compared(Protocol):
+    """What a comparison reads of a result (a ResultFacts has it; the compare page loads only
+    this)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def node_id(self) -> str: ...
+
+    @property
+    def outcome(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -34,8 +49,8 @@ class Comparison:
 
 
 def compare_runs(
-    before: Sequence[ResultFacts],
-    after: Sequence[ResultFacts],
+    before: Sequence[Compared],
+    after: Sequence[Compared],
     before_metrics: Sequence[MetricFacts] = (),
     after_metrics: Sequence[MetricFacts] = (),
     ratio: float = REGRESSION_RATIO,
@@ -55,9 +70,9 @@ def compare_runs(
             regressions.append(Regression(m.key, m.name, before_p95, m.p95))
 
     return Comparison(
-        new_failures=[new[k].name for k in common if new[k].failing and not old[k].failing],
-        fixed=[new[k].name for k in common if old[k].failing and new[k].outcome == "passed"],
-        still_failing=[new[k].name for k in common if old[k].failing and new[k].failing],
+        new_failures=[new[k].name for k in common if new[k].outcome in FAILING and old[k].outcome not in FAILING],
+        fixed=[new[k].name for k in common if old[k].outcome in FAILING and new[k].outcome == PASSED],
+        still_failing=[new[k].name for k in common if old[k].outcome in FAILING and new[k].outcome in FAILING],
         added=[new[k].name for k in new if k not in old],
         removed=[old[k].name for k in old if k not in new],
         regressions=regressions,
