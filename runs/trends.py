@@ -20,7 +20,7 @@ from django.utils import timezone
 from runs.analysis.categories import more_categories
 from runs.analysis.facts import FAILING, PASSED, SKIPPED
 from runs.analysis.mrr import ImpactArea, mrr_at_risk
-from runs.analysis.standing import Exposure, Standing, exposure_order, headline
+from runs.analysis.standing import SUSPECT, Exposure, Standing, exposure_order, headline
 from runs.models import Environment, ImpactTag, Measurement, Result, Run, SuiteVersion
 from runs.reporting import as_ran, result_facts, stored_tags, tag_mrr
 from runs.state import Pair, SuiteState, environment_mrr_at_risk, latest_states, standings
@@ -308,17 +308,24 @@ class EnvironmentRisk:
         return [s.state for s in self.suites if not s.state.standing.reached]
 
     @property
+    def in_doubt(self) -> list[SuiteState]:
+        """Suites whose latest run reached the service with realness in doubt (mock
+        indicators, or a low score): their "working" features may never have been tested."""
+        return [s.state for s in self.suites if s.state.standing.reached and s.state.standing.realness == SUSPECT]
+
+    @property
     def tag_names(self) -> list[str]:
         return [t.name for t in self.at_risk]
 
     @property
     def status(self) -> dict[tuple[int, str], str]:
-        """(suite id, impact tag name) → "at risk", "working" or "not assessed"."""
+        """(suite id, impact tag name) → "at risk", "working", "mocked?" (working as far as
+        a run in doubt shows) or "not assessed"."""
         status: dict[tuple[int, str], str] = {}
-
         for s in self.suites:
+            working = "mocked?" if s.state.standing.realness == SUSPECT else "working"
             status |= {(s.run.suite_id, name): "not assessed" for name in s.not_assessed}
-            status |= {(s.run.suite_id, a.name): "working" for a in s.working}
+            status |= {(s.run.suite_id, a.name): working for a in s.working}
             status |= {(s.run.suite_id, t.name): "at risk" for t in s.at_risk}
         return status
 
@@ -487,6 +494,7 @@ def business_data(days: int | None = DEFAULT_DAYS, now: datetime | None = None) 
         "total_at_risk": sum(risk.mrr_at_risk or 0 for risk in risks),
         "any_at_risk": any(risk.at_risk for risk in risks),
         "any_unreachable": any(risk.unreachable for risk in risks),
+        "any_in_doubt": any(risk.in_doubt for risk in risks),
         "mrr": mrr_series(runs, by_run, since),
         "tags": tag_rows,
         "has_runs": bool(states),

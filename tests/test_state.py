@@ -186,6 +186,11 @@ def test_a_mocked_pass_never_looks_like_a_clean_pass(manager, golden):
 
     business = manager.get("/business/").content.decode()
     assert "PASS · mocked?" in business and f'href="/runs/{mocked.pk}/#realness"' in business
+    assert 'class="risk-card risk-doubt"' in business and "risk-ok" not in business
+    assert "Golden Path: nothing failed, but the latest test run may not have touched the real service (8 mock" in (
+        business
+    )
+    assert "Nothing is failing on mocked" not in business and "Working · mocked?" in business
 
     page = manager.get(mocked.get_absolute_url()).content.decode()
     head = run_header(page)
