@@ -425,12 +425,15 @@ def start_imported_run(
     )
 
 
-def finish_imported_run(run: Run, facts: list[ResultFacts], flagged: int, duration_s: float) -> None:
+def finish_imported_run(
+    run: Run, facts: list[ResultFacts], flagged: int, duration_s: float, status_message: str = ""
+) -> None:
     """End an import's run with the analysis of the facts the import kept of its results
     (which it stored with their mock indicators, ``flagged`` of them with some): reading
     100,000 results back as objects would cost far more than the import. The run expected
     as many results as the file held, took the time the file says, and its impact tags are
-    the suite's (an imported suite has no versions)."""
+    the suite's (an imported suite has no versions). ``status_message`` says what the
+    import could not do (classification out of regex time)."""
     _finish(
         run,
         facts,
@@ -439,6 +442,7 @@ def finish_imported_run(run: Run, facts: list[ResultFacts], flagged: int, durati
         expected=len(facts),
         finished_at=timezone.now(),
         duration_s=duration_s,
+        status_message=status_message,
     )
 
 

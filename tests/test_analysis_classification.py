@@ -2,7 +2,10 @@
 message of an imported result. Pure functions, no database; the engine's real failures are
 classified in test_probes.py."""
 
+import io
 import time
+from collections import Counter
+from functools import partial
 
 import pytest
 import regex
@@ -18,13 +21,17 @@ from runs.analysis.classification import (
     BUILTIN_RULES,
     MESSAGE_EXCERPT,
     UNCLASSIFIED,
+    RegexBudget,
     Rule,
+    backtracking_shape,
     classify,
     close_codes,
     label_of,
 )
 from runs.history import active_rules
-from runs.models import FailureRule, validate_regex
+from runs.importers import store
+from runs.importers.service import import_results
+from runs.models import Environment, FailureRule, RunStatus, validate_regex
 
 
 def failure(code: str, **details) -> dict:
@@ -231,6 +238,55 @@ def test_the_words_a_regex_needs_are_found_in_any_case():
     assert classify("\u212aelvin", None, [Rule("k", "K", message_regex="kelvin")]) == "k"  # the Kelvin sign
 
 
+class Steps:
+    """A clock that moves ``step`` seconds each time it is read: every search then costs
+    ``step`` of an import's regex time, whatever the machine's speed."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_once_the_regex_time_is_spent_later_messages_are_matched_by_codes_only(searched):
+    """Issue 14's rerun (F5): a 50 ms timeout per search still let 400 messages take 10 s,
+    and `regex` overran it (131 ms). The budget is shared by all of an import's messages."""
+    budget = RegexBudget(seconds=1.0, per_text_s=0.0, clock=Steps(0.3))
+    classes = [classify(f"connection refused #{i}", None, BUILTIN_RULES, budget) for i in range(10)]
+    assert classes == ["connection-refused"] * 4 + [UNCLASSIFIED] * 6  # 0.3 s each: the 4th passes 1 s
+    assert len(searched) == 4
+    assert classify("connection refused", failure("net.refused"), BUILTIN_RULES, budget) == "connection-refused"
+    assert (budget.texts, budget.texts_skipped) == (11, 6)
+    assert "6 of 11 failure messages were not matched" in budget.note()
+
+
+def test_the_regex_time_grows_with_the_messages_so_an_honest_large_file_keeps_it(searched):
+    budget = RegexBudget(seconds=0.0, per_text_s=0.3, clock=Steps(0.3))
+    classes = {classify(f"connection refused #{i}", None, BUILTIN_RULES, budget) for i in range(1_000)}
+    assert classes == {"connection-refused"}
+    assert len(searched) == 1_000 and budget.texts_skipped == 0 and budget.note() == ""
+
+
+@pytest.mark.django_db
+def test_an_import_that_runs_out_of_regex_time_says_so_on_its_run(monkeypatch):
+    monkeypatch.setattr(store, "RegexBudget", partial(RegexBudget, seconds=1.0, per_text_s=0.0, clock=Steps(0.3)))
+    Environment.objects.create(name="ci", base_url="")
+    cases = "".join(
+        f'<testcase classname="c" name="t{i}"><failure message="connection refused #{i}"/></testcase>'
+        for i in range(10)
+    )
+    run = import_results(
+        io.BytesIO(f"<testsuite>{cases}</testsuite>".encode()), suite_name="slow", environment_name="ci"
+    )
+    classes = Counter(run.results.values_list("failure_class", flat=True))
+    assert classes == {"connection-refused": 4, UNCLASSIFIED: 6}
+    run.refresh_from_db()
+    assert run.status == RunStatus.FINISHED
+    assert "6 of 10 failure messages were not matched against the rules' regexes" in run.status_message
+
+
 PIECES = st.sampled_from(
     [
         "connection refused",
@@ -265,13 +321,63 @@ def test_skipping_a_regex_for_missing_words_never_changes_what_it_finds(text):
             assert rule.matches(text, None) == expected, rule.message_regex
 
 
-@pytest.mark.parametrize(
-    "pattern",
-    [r"(a+)+", r"(.*)*", r"(?:\w+\s?)+x", r"(a|a)*", r"(a|ab)+", r"(?:GET|GETS)+", r".*.*x", r"\d+\d*", r"(a+){2,}"],
-)
+BACKTRACKING = [
+    r"(a+)+",
+    r"(.*)*",
+    r"(?:\w+\s?)+x",
+    r"(a|a)*",
+    r"(a|ab)+",
+    r"(?:GET|GETS)+",
+    r".*.*x",
+    r"\d+\d*",
+    r"(a+){2,}",
+    # issue 14's rerun (F5): inside a lookaround, and counted repeats inside counted repeats
+    r"x(?=(a*)*b)",
+    r"(?!(a+)+b)",
+    r"(?:(?:a{1,100}){1,100})b",
+    r"(.{1,20}){1,20}z",
+]
+# Repeats that share the text (polynomial: each one multiplies the ways to split it) and backreferences.
+MULTIPLYING = [
+    r".*x.*y.*z.*w.*v",
+    r"(.*)x(.*)y(.*)z",
+    r".{0,100}x.{0,100}y.{0,100}z.{0,100}w",
+    r"\w+\s?\w+\s?\w+x",
+    r"\b(\w+)\b.*\1.*\1.*\1 q",
+    r"(?P<word>\w+) (?P=word)",
+]
+
+
+@pytest.mark.parametrize("pattern", BACKTRACKING)
 def test_an_admin_cannot_save_a_regex_that_backtracks_without_end(pattern):
     with pytest.raises(ValidationError, match="backtrack|every split"):
         validate_regex(pattern)
+
+
+@pytest.mark.parametrize("pattern", MULTIPLYING)
+def test_an_admin_cannot_save_a_regex_whose_repeats_multiply_or_that_refers_back(pattern):
+    with pytest.raises(ValidationError, match="every way to share the text|backreference"):
+        validate_regex(pattern)
+
+
+WRAPPINGS = st.sampled_from(["(?:{})", "({})", "x(?={})", "(?!{})", "(?:{}|zzz)", "q {}", "{} q", "(?>{})"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(BACKTRACKING + MULTIPLYING), st.lists(WRAPPINGS, max_size=3))
+def test_a_refused_regex_stays_refused_wherever_it_is_put(pattern, wrappings):
+    """In a group, a lookaround or a branch, after or before other words: the shape check
+    reads every part of the pattern, so no wrapping hides what it refused."""
+    for wrapping in wrappings:
+        pattern = wrapping.format(pattern)
+    assert backtracking_shape(pattern), pattern
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab.*+?{}()[]^$|\\1,=!<:dws ", max_size=20))
+def test_the_shape_check_answers_for_any_pattern(pattern):
+    """Whatever an admin types, the check gives a reason or none; it never fails itself."""
+    assert isinstance(backtracking_shape(pattern), str)
 
 
 def test_an_admin_cannot_save_syntax_the_shape_check_cannot_read():
@@ -304,6 +410,13 @@ def test_a_backtracking_regex_saved_before_the_check_is_not_applied_and_the_admi
         r"\d+\s+ms",
         r"[a-z]+[0-9]+",
         r"\{\"status\": 5\d\d\}",
+        r"error: (\w+)",
+        r"(?=.*timeout)",
+        r"(?:\w+\.)+py",  # each turn ends with a dot the \w+ inside cannot take
+        r"(?:[^,]*,){3}",
+        r"[^x]*x[^y]*y[^z]*z",  # each repeat stops where the next starts
+        r"\d+\s\d+\s\d+",
+        r"(.*) over (.*)",  # two repeats sharing the text: quadratic at most
     ],
 )
 def test_an_admin_can_save_the_regexes_rules_usually_hold(pattern):

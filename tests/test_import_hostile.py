@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runs.analysis.classification import MESSAGE_EXCERPT, Rule
+from runs.analysis.classification import MESSAGE_EXCERPT, RegexBudget, Rule
 from runs.importers.cases import MAX_NAME, MAX_TEXT, ImportedCase, ImportFailed
 from runs.importers.junit import MAX_ATTRIBUTES, MAX_DEPTH, MAX_TOKEN_BYTES, parse_junit
 from runs.importers.service import PARSERS, detect_format, import_results
@@ -131,14 +131,14 @@ class Recording(Rule):
 
     seen: list[str] = field(default_factory=list)
 
-    def matches(self, message: str, failure: object) -> bool:
+    def matches(self, message: str, failure: object, budget: RegexBudget | None = None) -> bool:
         self.seen.append(message)
         return False
 
 
 def test_classification_reads_at_most_the_excerpt_of_each_failure_once():
     recording = Recording("recording", "recording")
-    failure_class = classifier([recording])
+    failure_class = classifier([recording], RegexBudget())
     for i in range(3):
         text = "".join(f"{i}{j} over the target missed: " for j in range(800))  # 22 KB, distinct per case
         case = ImportedCase("s", "c", f"t{i}", "failed", 1.0, message=f"{text[:2000]}\n{text}", headline=text[:2000])

@@ -8,14 +8,16 @@ rule that matches names the class, and the same class across checks and runs gro
 
 Messages may be written to make regexes backtrack (issue 14), so a regex runs only when the
 excerpt holds the literal words every match of it contains, and an admin cannot save one
-whose shape backtracks without end (backtracking_shape); a timeout is the net under both.
+whose shape backtracks without end or multiplies repeats (backtracking_shape); a timeout per
+search and a regex-time budget per import (RegexBudget) are the nets under both.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from re import _parser as sre  # type: ignore[attr-defined]  # the stdlib's regex parser; `regex` exposes none
@@ -29,6 +31,8 @@ QUALIFIER_CHARS = 60
 
 
 REGEX_TIMEOUT_S = 0.05  # an admin's pattern that backtracks names nothing; it never stalls a worker
+REGEX_BUDGET_S = 1.0  # regex time one import may spend in all (RegexBudget), plus:
+REGEX_BUDGET_PER_TEXT_S = 50e-6  # per message: 100,000 distinct ones took 0.4 s of searching
 _REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
 _ZERO_WIDTH = (sre.AT, sre.ASSERT, sre.ASSERT_NOT)
 
@@ -56,14 +60,62 @@ def _folded(excerpt: str) -> str:
     return excerpt.casefold()
 
 
-def _searched(pattern: str, message: str) -> bool:
+@dataclass
+class RegexBudget:
+    """The regex time one import may spend on its failures' messages: ``seconds`` and
+    ``per_text_s`` for each message classified. A timeout per search bounds one search (and
+    `regex` checks it only now and then: a 50 ms timeout has been seen to stop a search
+    after 131 ms), not a file of 1,000 distinct messages that each cost a timeout's worth.
+    Once the budget is spent, the import's later messages are matched by codes only
+    (imported results have none, so they stay unclassified), and ``texts_skipped`` counts
+    the messages some regex was not tried on, for the run to say so. ``clock`` reads the
+    time spent searching."""
+
+    seconds: float = REGEX_BUDGET_S
+    per_text_s: float = REGEX_BUDGET_PER_TEXT_S
+    clock: Callable[[], float] = time.perf_counter
+    spent: float = 0.0
+    texts: int = 0
+    searches_skipped: int = 0
+    texts_skipped: int = 0
+
+    @property
+    def remaining(self) -> float:
+        return self.seconds + self.per_text_s * self.texts - self.spent
+
+    def note(self) -> str:
+        """What the run says when the budget ran out, or ""."""
+        if not self.texts_skipped:
+            return ""
+        return (
+            f"Failure classification ran out of its regex time ({self.spent:.1f} s): "
+            f"{self.texts_skipped} of {self.texts} failure messages were not matched against the rules' regexes "
+            "and may show as unclassified. A rule's regex is probably slow on these messages: check the rules "
+            "in the admin."
+        )
+
+
+def _searched(pattern: str, message: str, budget: RegexBudget | None = None) -> bool:
     compiled, excerpt = _compiled(pattern), message[:MESSAGE_EXCERPT]
     if compiled.needles:
         folded = _folded(excerpt)
         if not all(any(needle in folded for needle in group) for group in compiled.needles):
             return False
+    if budget is None:
+        return _search(compiled.pattern, excerpt, REGEX_TIMEOUT_S)
+    if budget.remaining <= 0:
+        budget.searches_skipped += 1
+        return False
+    started = budget.clock()
     try:
-        return compiled.pattern.search(excerpt, timeout=REGEX_TIMEOUT_S) is not None
+        return _search(compiled.pattern, excerpt, min(REGEX_TIMEOUT_S, budget.remaining))
+    finally:
+        budget.spent += budget.clock() - started
+
+
+def _search(pattern: regex.Pattern[str], excerpt: str, timeout: float) -> bool:
+    try:
+        return pattern.search(excerpt, timeout=timeout) is not None
     except TimeoutError:
         return False
 
@@ -116,30 +168,52 @@ def _needles(items: Iterable[tuple[Any, Any]]) -> list[frozenset[str]]:
 def backtracking_shape(pattern: str) -> str:
     """Why a rule's pattern could take time exponential (or worse than quadratic) in the
     text it reads, or "" when it has none of those shapes: checked when an admin saves a
-    rule, because a timeout per search still costs its 50 ms on each of 1,000 failures."""
+    rule, because a timeout per search still costs its 50 ms on each of 1,000 failures.
+    Lookarounds are read like any group: ``x(?=(a*)*b)`` backtracks as ``(a*)*b`` does."""
     tree = _parsed(pattern)
     if tree is None:
         return (
             "It uses syntax Python's re module reads otherwise or not at all (rules are checked with it): "
             "use the common syntax."
         )
-    return _shape_problem(list(tree))
+    items = list(tree)
+    if _has_backreference(items):
+        return (
+            "A backreference (like \\1 or (?P=name)) makes the search compare each capture it tries with the "
+            "text again: match the words themselves."
+        )
+    if _chain(items, _Chain()).worst > POLYNOMIAL_WAYS:
+        return (
+            "More than two repeats that can match the same characters (like .*x.*y.*z, even apart) try every "
+            "way to share the text between them: keep two, or make each stop where the next starts ([^x]*x)."
+        )
+    return _shape_problem(items)
+
+
+# Two unbounded repeats over one excerpt (like `over the .* limit` tried at every start) are
+# the most a rule may combine: more multiply the ways a search can split the text again.
+POLYNOMIAL_WAYS = MESSAGE_EXCERPT**2
 
 
 def _shape_problem(items: list[tuple[Any, Any]]) -> str:
     previous: tuple[int, int, list[Any]] | None = None  # the repeat just before, if the last item was one
     for op, arg in items:
-        if op in _ZERO_WIDTH:
+        if op is sre.AT:
             continue
         if op not in _REPEATS:
-            previous = None
+            if op not in _ZERO_WIDTH:  # a lookaround matches nothing: the repeat before it is still just before
+                previous = None
             problem = next((found for part in _children(op, arg) if (found := _shape_problem(list(part)))), "")
             if problem:
                 return problem
             continue
         _low, high, body = arg
-        if high > 1 and any(h > 1 and (_open(h) or _open(high)) for h in _inner_repeats(body)):
-            return "A repeat inside a repeat (like (a+)+ or (.*)*) can backtrack without end: repeat only one of them."
+        if high > 1 and any(h > 1 for h, _ in _inner_repeats(body)) and not _delimited(body):
+            return (
+                "A repeat inside a repeat (like (a+)+, (.*)* or (a{1,100}){1,100}) can backtrack without end: "
+                "repeat only one of them, or end each turn with a character the inner repeat cannot match "
+                "(like (\\d+\\.)+)."
+            )
         if high > 1 and _overlapping_branches(body):
             return (
                 "A repeated alternation whose branches can start alike (like (a|a)* or (a|ab)+) can backtrack "
@@ -154,12 +228,17 @@ def _shape_problem(items: list[tuple[Any, Any]]) -> str:
 
 
 def _children(op: Any, arg: Any) -> list[Any]:
+    """The sequences inside a group, an alternation or a lookaround."""
     if op is sre.SUBPATTERN:
         return [arg[3]]
     if op is sre.ATOMIC_GROUP:
         return [arg]
     if op is sre.BRANCH:
         return list(arg[1])
+    if op is sre.ASSERT or op is sre.ASSERT_NOT:
+        return [arg[1]]
+    if op is sre.GROUPREF_EXISTS:
+        return [part for part in arg[1:] if part is not None]
     return []
 
 
@@ -167,15 +246,112 @@ def _open(high: int) -> bool:
     return bool(high == sre.MAXREPEAT)
 
 
-def _inner_repeats(items: Iterable[tuple[Any, Any]]) -> list[int]:
-    """The maximum counts of the repeats anywhere inside ``items``."""
-    found: list[int] = []
+def _inner_repeats(items: Iterable[tuple[Any, Any]]) -> list[tuple[int, frozenset[str]]]:
+    """The maximum count and the characters of each repeat anywhere inside ``items``."""
+    found: list[tuple[int, frozenset[str]]] = []
     for op, arg in items:
         if op in _REPEATS:
-            found += [arg[1], *_inner_repeats(arg[2])]
+            found += [(arg[1], _matchable(arg[2])), *_inner_repeats(arg[2])]
         for part in _children(op, arg):
             found += _inner_repeats(part)
     return found
+
+
+def _delimited(body: Iterable[tuple[Any, Any]]) -> bool:
+    """Whether each turn of a repeat over ``body`` must match a character none of the repeats
+    inside it can, so the text splits into turns one way only: (\\d{1,3}\\.){3} or ([^,]*,)+."""
+    inner = frozenset().union(*(chars for high, chars in _inner_repeats(body) if high > 1))
+    return any(_required(op, arg) and not _matchable([(op, arg)]) & inner for op, arg in _opened(body))
+
+
+def _required(op: Any, arg: Any) -> bool:
+    """Whether the item consumes at least one character in every match."""
+    if op in _REPEATS:
+        return bool(arg[0] >= 1) and any(_required(*item) for item in arg[2])
+    if op is sre.BRANCH:
+        return all(any(_required(*item) for item in branch) for branch in arg[1])
+    if op is sre.SUBPATTERN or op is sre.ATOMIC_GROUP:
+        return any(_required(*item) for item in _children(op, arg)[0])
+    return op in (sre.LITERAL, sre.NOT_LITERAL, sre.IN, sre.ANY)
+
+
+def _opened(items: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+    """The items of a sequence with its groups opened: (a)(b) reads as ab."""
+    for op, arg in items:
+        if op is sre.SUBPATTERN or op is sre.ATOMIC_GROUP:
+            yield from _opened(_children(op, arg)[0])
+        else:
+            yield op, arg
+
+
+def _has_backreference(items: Iterable[tuple[Any, Any]]) -> bool:
+    for op, arg in items:
+        if op is sre.GROUPREF:
+            return True
+        parts = [arg[2]] if op in _REPEATS else _children(op, arg)
+        if any(_has_backreference(part) for part in parts):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class _Chain:
+    """Repeats read so far that can trade characters: ``ways`` is the product of their
+    counts (an unbounded one counts as long as the excerpt), ``chars`` what they match, and
+    ``worst`` the largest product seen in the pattern."""
+
+    ways: int = 1
+    chars: frozenset[str] = frozenset()
+    worst: int = 1
+
+
+def _chain(items: Iterable[tuple[Any, Any]], chain: _Chain) -> _Chain:
+    """``chain`` carried on through ``items``. A repeat joins it when it can match some
+    character the chain's repeats can, and a character every match needs ends it when no
+    repeat of the chain could have matched it instead: in .*x.*y the first .* may take the
+    x, so the two share the text; in [^x]*x[^y]*y neither can pass its stop."""
+    for op, arg in items:
+        if op is sre.SUBPATTERN or op is sre.ATOMIC_GROUP:
+            chain = _chain(_children(op, arg)[0], chain)
+        elif op is sre.BRANCH or op is sre.GROUPREF_EXISTS:
+            ends = [_chain(part, chain) for part in _children(op, arg)]
+            chain = _Chain(
+                max(end.ways for end in ends),
+                frozenset().union(*(end.chars for end in ends)),
+                max(end.worst for end in ends),
+            )
+        elif op is sre.ASSERT or op is sre.ASSERT_NOT:  # read from where the chain is; consumes nothing
+            chain = _Chain(chain.ways, chain.chars, _chain(arg[1], chain).worst)
+        elif op in _REPEATS and arg[1] > 1:
+            chars = _matchable(arg[2])
+            kept = chain if chain.chars & chars else _Chain(worst=chain.worst)
+            ways = kept.ways * min(arg[1], MESSAGE_EXCERPT)
+            chain = _Chain(ways, kept.chars | chars, max(chain.worst, ways))
+        elif _required(op, arg) and not _matchable([(op, arg)]) & chain.chars:
+            chain = _Chain(worst=chain.worst)
+    return chain
+
+
+def _matchable(items: Iterable[tuple[Any, Any]]) -> frozenset[str]:
+    """The sample characters (in either case) some match of ``items`` can consume."""
+    chars: set[str] = set()
+    for op, arg in items:
+        if op is sre.LITERAL:
+            chars |= _cased({chr(arg)})
+        elif op is sre.NOT_LITERAL:
+            chars |= _SAMPLE - _cased({chr(arg)})
+        elif op is sre.IN:
+            chars |= _in_set(arg)
+        elif op in _REPEATS:
+            chars |= _matchable(arg[2])
+        elif op in _ZERO_WIDTH:
+            continue
+        elif op in (sre.SUBPATTERN, sre.ATOMIC_GROUP, sre.BRANCH, sre.GROUPREF_EXISTS):
+            for part in _children(op, arg):
+                chars |= _matchable(part)
+        else:  # any character, a backreference
+            chars |= _SAMPLE
+    return frozenset(chars)
 
 
 def _overlapping_branches(items: Iterable[tuple[Any, Any]]) -> bool:
@@ -215,7 +391,7 @@ def _first(items: Iterable[tuple[Any, Any]]) -> frozenset[str]:
         if op is sre.LITERAL:
             return _cased({chr(arg)})
         if op is sre.IN:
-            return _cased(_in_set(arg))
+            return _in_set(arg)
         if op in _REPEATS and arg[0] >= 1:
             return _first(arg[2])
         if op is sre.SUBPATTERN or op is sre.ATOMIC_GROUP or op is sre.BRANCH:
@@ -224,8 +400,9 @@ def _first(items: Iterable[tuple[Any, Any]]) -> frozenset[str]:
     return _SAMPLE
 
 
-def _in_set(items: list[tuple[Any, Any]]) -> set[str]:
-    """The sample characters a character class such as [a-z\\d_] matches (and its literals)."""
+def _in_set(items: list[tuple[Any, Any]]) -> frozenset[str]:
+    """The sample characters a character class such as [a-z\\d_] matches in either case (and
+    its literals); a negated class such as [^x] matches neither x nor X."""
     chars: set[str] = set()
     for op, arg in items:
         if op is sre.LITERAL:
@@ -236,7 +413,8 @@ def _in_set(items: list[tuple[Any, Any]]) -> set[str]:
             chars |= set(filter(_CATEGORIES[arg], _SAMPLE))
         elif op is not sre.NEGATE:
             chars |= _SAMPLE
-    return set(_SAMPLE - chars) if items and items[0][0] is sre.NEGATE else chars
+    cased = _cased(chars)
+    return _SAMPLE - cased if items and items[0][0] is sre.NEGATE else cased
 
 
 def _cased(chars: set[str]) -> frozenset[str]:
@@ -259,7 +437,7 @@ class Rule:
     http_status_min: int | None = None
     http_status_max: int | None = None
 
-    def matches(self, message: str, failure: Mapping[str, Any] | None) -> bool:
+    def matches(self, message: str, failure: Mapping[str, Any] | None, budget: RegexBudget | None = None) -> bool:
         if failure is not None and self.code:
             if not any(fnmatch.fnmatchcase(str(failure.get("code", "")), p) for p in self.code.split()):
                 return False
@@ -273,7 +451,7 @@ class Rule:
                     return False
             return True
         # An imported result (no structured failure), or a rule that only has a regex.
-        return bool(self.message_regex) and _searched(self.message_regex, message)
+        return bool(self.message_regex) and _searched(self.message_regex, message, budget)
 
     def class_name(self, failure: Mapping[str, Any] | None) -> str:
         if self.qualifier and failure:
@@ -367,12 +545,30 @@ BUILTIN_RULES: tuple[Rule, ...] = (
 )
 
 
-def classify(message: str, failure: Mapping[str, Any] | None, rules: Sequence[Rule] = BUILTIN_RULES) -> str:
+def classify(
+    message: str,
+    failure: Mapping[str, Any] | None,
+    rules: Sequence[Rule] = BUILTIN_RULES,
+    budget: RegexBudget | None = None,
+) -> str:
     """The class of the first rule that matches, or ``unclassified``. Every rule is shown the
-    same excerpt, so it is cut and case-folded once."""
+    same excerpt, so it is cut and case-folded once; ``budget``, shared by every message of
+    one import, bounds the regex time they take together."""
     message = (message or "")[:MESSAGE_EXCERPT]
+    if budget is None:
+        return _first_class(message, failure, rules, None)
+    budget.texts += 1
+    skipped_before = budget.searches_skipped
+    found = _first_class(message, failure, rules, budget)
+    budget.texts_skipped += budget.searches_skipped > skipped_before
+    return found
+
+
+def _first_class(
+    message: str, failure: Mapping[str, Any] | None, rules: Sequence[Rule], budget: RegexBudget | None
+) -> str:
     for rule in rules:
-        if rule.matches(message, failure):
+        if rule.matches(message, failure, budget):
             return rule.class_name(failure)
     return UNCLASSIFIED
 

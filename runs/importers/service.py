@@ -116,5 +116,7 @@ def import_results(
         tally = writer.tally
         if not tally.total:
             raise ImportFailed("the file holds no test cases")
-        finish_imported_run(run, tally.facts(), tally.flagged, round(tally.duration_s, 3))
+        finish_imported_run(
+            run, tally.facts(), tally.flagged, round(tally.duration_s, 3), status_message=writer.regex_budget.note()
+        )
     return run

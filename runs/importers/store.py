@@ -13,7 +13,7 @@ from itertools import chain, repeat
 from typing import NamedTuple
 
 from runs import bulk
-from runs.analysis.classification import MESSAGE_EXCERPT, UNCLASSIFIED, Rule, classify
+from runs.analysis.classification import MESSAGE_EXCERPT, UNCLASSIFIED, RegexBudget, Rule, classify
 from runs.analysis.facts import FAILING, ResultFacts
 from runs.importers.cases import ImportedCase
 from runs.models import Category, Result, Run, Suite, TestCase
@@ -60,7 +60,7 @@ def capped_categories(wanted: Iterable[str], existing: Collection[str]) -> dict[
     return given
 
 
-def classifier(rules: list[Rule]) -> Callable[[ImportedCase], str]:
+def classifier(rules: list[Rule], budget: RegexBudget) -> Callable[[ImportedCase], str]:
     """The failure class of an imported case, read from the first MESSAGE_EXCERPT characters
     of its text, each once: its headline (the exception's own message) decides, and only when
     that names nothing a rule knows is the rest of that excerpt read — a stack trace's source
@@ -68,13 +68,15 @@ def classifier(rules: list[Rule]) -> Callable[[ImportedCase], str]:
     test failed. Each distinct excerpt is classified once (a file's failures often share one
     root cause), so an admin's regex runs on at most MESSAGE_EXCERPT characters per failure.
     The excerpts are remembered by a 16-byte digest: a million distinct 4 KB traces would
-    otherwise be kept whole until the import ends."""
+    otherwise be kept whole until the import ends. All of them share ``budget``: a rule's
+    regex slow on this file's messages costs the import a second or so, not a second per
+    hundred failures."""
     classes: dict[bytes, str] = {}
 
     def classified(text: str) -> str:
         digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
         if digest not in classes:
-            classes[digest] = classify(text, None, rules)
+            classes[digest] = classify(text, None, rules, budget)
         return classes[digest]
 
     def failure_class(case: ImportedCase) -> str:
@@ -175,7 +177,8 @@ class ImportWriter:
         ):
             self.impact[pk] = (*self.impact.get(pk, ()), tag)
         self.next_order = suite.test_cases.count()
-        self.failure_class = classifier(rules)
+        self.regex_budget = RegexBudget()
+        self.failure_class = classifier(rules, self.regex_budget)
         self.attempts = Attempts()
         self.tally = RunTally()
         assert run.started_at is not None, "start_imported_run sets it"
