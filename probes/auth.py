@@ -96,7 +96,6 @@ class Login(Strict):
 AuthProfile = Annotated[
     Bearer | HeaderAuth | QueryAuth | Basic | OAuth2ClientCredentials | Login, Field(discriminator="type")
 ]
-TOKEN_PROFILES = (OAuth2ClientCredentials, Login)
 
 
 @dataclass

@@ -68,13 +68,13 @@ def standing(**fields):
 
 def test_a_real_pass_is_a_clean_pass_with_nothing_more_to_say():
     clean = standing()
-    assert (clean.key, clean.label, clean.clean_pass) == ("pass", "PASS", True)
+    assert (clean.key, clean.label) == ("pass", "PASS")
     assert (clean.mock_note, clean.realness_note, clean.unreachable_note) == ("", "", "")
 
 
 def test_a_pass_with_mock_indicators_reads_mocked_and_counts_them():
     mocked = standing(mock_count=8)
-    assert (mocked.key, mocked.label, mocked.clean_pass) == ("pass-mocked", "PASS · mocked?", False)
+    assert (mocked.key, mocked.label) == ("pass-mocked", "PASS · mocked?")
     assert mocked.mock_note == "8 mock indicators"
     assert standing(mock_count=1).mock_note == "1 mock indicator"
     assert mocked.realness_note == ""  # the indicators already say why

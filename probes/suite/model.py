@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Discriminator, Field, Tag, create_model, model_validator
 
-from probes.auth import TOKEN_PROFILES, AuthProfile
+from probes.auth import AuthProfile
 from probes.steps import KINDS
 from probes.suite.fields import Seconds, Strict, VarName, refusals_only
 
@@ -169,6 +169,3 @@ class Suite(Strict):
 
     def check(self, check_id: str) -> Check:
         return next(c for c in self.checks if c.id == check_id)
-
-    def token_profiles(self) -> list[str]:
-        return [name for name, profile in self.auth.items() if isinstance(profile, TOKEN_PROFILES)]

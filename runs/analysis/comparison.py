@@ -33,10 +33,6 @@ class Regression:
     before: float
     after: float
 
-    @property
-    def change(self) -> float:
-        return (self.after - self.before) / self.before if self.before else float("inf")
-
 
 @dataclass(frozen=True)
 class Comparison:

@@ -66,10 +66,6 @@ class Standing:
         return self.verdict
 
     @property
-    def clean_pass(self) -> bool:
-        return self.key == "pass"
-
-    @property
     def unreachable_note(self) -> str:
         if self.reached:
             return ""
