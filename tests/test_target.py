@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import re
 import signal
@@ -17,6 +18,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.protocol import State
 
 from probes.target.faults import Faults, parse_faults
 from probes.target.server import TargetServer
@@ -281,11 +283,13 @@ def test_it_answers_bad_messages_and_stays_open(target: TargetServer) -> None:
 
 
 def test_it_answers_protocol_pings(target: TargetServer) -> None:
-    async def scenario() -> float:
+    async def scenario() -> tuple[bool, State]:
         async with _ws(target) as ws:
-            return await asyncio.wait_for(await ws.ping(), 2)
+            pong = asyncio.ensure_future(await ws.ping(b"goldpath"))  # done by the pong that echoes b"goldpath"
+            done, _ = await asyncio.wait({pong}, timeout=2)
+            return pong in done, ws.state
 
-    assert asyncio.run(scenario()) >= 0
+    assert asyncio.run(scenario()) == (True, State.OPEN)
 
 
 def test_it_closes_open_websockets_on_stop() -> None:
@@ -440,7 +444,7 @@ def test_it_raises_when_the_target_cannot_start() -> None:
 
     with pytest.raises(RuntimeError, match="failed to start") as raised:
         server.start()
-    assert isinstance(raised.value.__cause__, OSError)
+    assert isinstance(raised.value.__cause__, OSError) and raised.value.__cause__.errno == errno.EADDRNOTAVAIL
 
 
 # -- command ------------------------------------------------------------------
