@@ -13,17 +13,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import wraps
-from typing import Any, Concatenate, ParamSpec
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypedDict
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError
-from django.db.models import QuerySet
+from django.db import IntegrityError, models
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django_stubs_ext import WithAnnotations
 from ninja import File, Form, Header, NinjaAPI, Path, Query, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
@@ -35,7 +37,7 @@ from runs import history, roles, tokens
 from runs.analysis.flakiness import flip_rate
 from runs.importers.cases import ImportFailed
 from runs.importers.service import FileTooLarge, import_results, stored_names
-from runs.models import Environment, Run, RunStatus, Suite, TestCase, Verdict
+from runs.models import Category, Environment, Run, RunStatus, Suite, SuiteVersion, TestCase, Verdict
 from runs.reporting import build_report, report_json
 from runs.services import DispatchError, NothingToRerun, NotRunnable, create_rerun, create_run
 from runs.state import latest_states
@@ -203,14 +205,17 @@ SLUG = r"^[-a-zA-Z0-9_]{1,64}$"
 MAX_OFFSET = 1_000_000_000
 
 
-class RunFilters(Schema):
+class PageParams(Schema):
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+
+
+class RunFilters(PageParams):
     environment: str | None = Field(None, pattern=SLUG)
     suite: str | None = Field(None, pattern=SLUG)
     verdict: Verdict | None = None
     status: RunStatus | None = None
     trigger: Run.Trigger | None = None
-    limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class RunRequest(Schema):
@@ -460,15 +465,42 @@ class TagOut(Schema):
     severity: str
 
 
-class SuiteOut(Schema):
+class SuiteSummaryOut(Schema):
     name: str
     title: str
     origin: str
     url: str
     version: SuiteVersionOut | None
-    checks: list[str]
-    categories: list[str]
+    check_count: int = Field(description="Checks it defines now (an import suite: the test cases its files named)")
+    category_count: int
+    version_count: int
     impact_tags: list[TagOut]
+
+
+class SuitePage(Schema):
+    count: int
+    limit: int
+    offset: int
+    items: list[SuiteSummaryOut]
+
+
+class CheckOut(Schema):
+    id: int = Field(description="The test case's id, as in /test-cases/{test_case_id}/history")
+    node_id: str
+    name: str
+    category: str
+
+
+class CheckPage(Schema):
+    count: int
+    limit: int
+    offset: int
+    items: list[CheckOut]
+
+
+class SuiteOut(SuiteSummaryOut):
+    categories: list[str]
+    checks: CheckPage = Field(description="Its checks in the suite's order, a page at a time (limit, offset)")
 
 
 class SuiteProblemOut(Schema):
@@ -476,7 +508,39 @@ class SuiteProblemOut(Schema):
     problems: list[str]
 
 
-def suite_out(suite: Suite) -> dict[str, Any]:
+def _count(model: type[models.Model], **filters: Any) -> Coalesce:
+    """How many rows of ``model`` the suite of the outer query has, counted in the database."""
+    rows = model._default_manager.filter(suite=OuterRef("pk"), **filters).order_by().values("suite")
+    return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n"), output_field=IntegerField()), 0)
+
+
+class SuiteCounts(TypedDict):
+    check_count: int
+    category_count: int
+    version_count: int
+
+
+if TYPE_CHECKING:  # a suite of _suites(), for django-stubs (at run time WithAnnotations takes one argument)
+    CountedSuite = WithAnnotations[Suite, SuiteCounts]
+
+
+def _suites() -> QuerySet[CountedSuite]:
+    """Suites with the counts the API gives instead of lists: an import suite may hold
+    500,000 checks, and listing every node id of every suite made /suites 17 MB."""
+    return (
+        Suite.objects.select_related("current_version")
+        .prefetch_related("impact_tags")
+        .annotate(
+            check_count=_count(TestCase, active=True),
+            category_count=_count(Category),
+            version_count=_count(SuiteVersion),
+        )
+        .order_by("name")
+    )
+
+
+def suite_summary_out(suite: CountedSuite) -> dict[str, Any]:
+    """A suite of _suites() as the list shows it: bounded whatever the suite holds."""
     version = suite.current_version
     return {
         "name": suite.name,
@@ -490,24 +554,43 @@ def suite_out(suite: Suite) -> dict[str, Any]:
             "created": version.created,
             "source_path": version.source_path,
         },
-        "checks": [tc.node_id for tc in suite.test_cases.all() if tc.active],
-        "categories": [c.name for c in suite.categories.all()],
+        "check_count": suite.check_count,
+        "category_count": suite.category_count,
+        "version_count": suite.version_count,
         "impact_tags": [{"name": t.name, "mrr": t.mrr, "severity": t.severity} for t in suite.impact_tags.all()],
     }
 
 
-def _suites() -> QuerySet[Suite]:
-    return Suite.objects.select_related("current_version").prefetch_related("test_cases", "categories", "impact_tags")
+def suite_out(suite: CountedSuite, page: PageParams) -> dict[str, Any]:
+    """One suite with its categories (at most a couple of hundred: imports cap them) and one
+    page of its checks."""
+    checks = suite.test_cases.filter(active=True).order_by("order", "pk")
+    rows = checks.values_list("pk", "node_id", "name", "category__name")[page.offset : page.offset + page.limit]
+    return suite_summary_out(suite) | {
+        "categories": list(suite.categories.values_list("name", flat=True)),
+        "checks": {
+            "count": suite.check_count,
+            "limit": page.limit,
+            "offset": page.offset,
+            "items": [{"id": pk, "node_id": node, "name": name, "category": cat} for pk, node, name, cat in rows],
+        },
+    }
 
 
-@api.get("/suites", response=list[SuiteOut], summary="List suites with their current version", url_name="suites")
-def list_suites(request: HttpRequest) -> list[dict[str, Any]]:
-    return [suite_out(suite) for suite in _suites()]
+@api.get("/suites", response=SuitePage, summary="List suites with their current version and counts", url_name="suites")
+def list_suites(request: HttpRequest, page: Query[PageParams]) -> dict[str, Any]:
+    suites = _suites()
+    return {
+        "count": Suite.objects.count(),
+        "limit": page.limit,
+        "offset": page.offset,
+        "items": [suite_summary_out(suite) for suite in suites[page.offset : page.offset + page.limit]],
+    }
 
 
-@api.get("/suites/{name}", response={200: SuiteOut, 404: ErrorOut}, summary="One suite")
-def get_suite(request: HttpRequest, name: str = Path(..., pattern=SLUG)) -> dict[str, Any]:
-    return suite_out(get_object_or_404(_suites(), name=name))
+@api.get("/suites/{name}", response={200: SuiteOut, 404: ErrorOut}, summary="One suite, with a page of its checks")
+def get_suite(request: HttpRequest, page: Query[PageParams], name: str = Path(..., pattern=SLUG)) -> dict[str, Any]:
+    return suite_out(get_object_or_404(_suites(), name=name), page)
 
 
 @api.post(
@@ -533,7 +616,7 @@ def upload_suite(request: HttpRequest, file: File[UploadedFile]) -> Status:
         return Status(400, {"detail": "the suite file does not validate; nothing changed", "problems": exc.lines})
     except SuiteRefused as exc:
         raise HttpError(409, str(exc)) from None
-    return Status(201, suite_out(get_object_or_404(_suites(), pk=suite.pk)))
+    return Status(201, suite_out(get_object_or_404(_suites(), pk=suite.pk), PageParams(limit=50, offset=0)))
 
 
 @api.get("/mrr-at-risk", response=list[MrrOut], summary="MRR at risk now, per environment and suite")

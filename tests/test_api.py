@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from runs import tokens
-from runs.models import ApiToken, Environment, Result, Run, RunStatus, Suite
+from runs.models import ApiToken, Environment, Result, Run, RunStatus, Suite, TestCase
 from runs.services import create_run
 from tests.conftest import wait_for
 from tests.factories import CategoryFactory, EnvironmentFactory, ResultFactory, RunFactory, SuiteFactory, UserFactory
@@ -585,6 +585,73 @@ def test_it_sums_mrr_at_risk_from_the_latest_finished_run_per_environment_and_su
         }
     ]
     assert response.json()[0]["finished_at"].startswith((now + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M"))
+
+
+# --- GET /suites and /suites/{name} ----------------------------------------------------------
+
+
+def many_checks(suite: Suite, count: int, start: int = 0) -> None:
+    category = suite.categories.first() or CategoryFactory(suite=suite, name="Imported")
+    TestCase.objects.bulk_create(
+        TestCase(suite=suite, category=category, node_id=f"t::{n}", name=f"t{n}", order=n)
+        for n in range(start, start + count)
+    )
+
+
+def test_the_suite_list_gives_counts_and_no_list_of_checks(api):
+    """Issue 14's rerun (F6): /suites listed every check's node id of every suite, 17 MB after
+    one 500,000-case import. Its answer no longer grows with what a suite holds."""
+    suite = SuiteFactory(name="ci-huge", origin=Suite.Origin.IMPORT)
+    many_checks(suite, 3)
+    small = api.get(f"{API}/suites")
+    many_checks(suite, 2_000, start=3)
+    CheckFactory(category=suite.categories.get(), node_id="gone", active=False)
+    large = api.get(f"{API}/suites")
+    assert large.status_code == 200
+    [item] = large.json()["items"]
+    assert item | {"url": ""} == {
+        "name": "ci-huge",
+        "title": "Ci-Huge",
+        "origin": "import",
+        "url": "",
+        "version": None,
+        "check_count": 2_003,
+        "category_count": 1,
+        "version_count": 0,
+        "impact_tags": [],
+    }
+    assert len(large.content) == len(small.content) + len("2003") - len("3")
+
+
+def test_the_suite_list_is_a_page_like_runs(api):
+    for name in ("a-suite", "b-suite", "c-suite"):
+        SuiteFactory(name=name)
+    page = api.get(f"{API}/suites?limit=2&offset=1").json()
+    assert (page["count"], page["limit"], page["offset"]) == (3, 2, 1)
+    assert [item["name"] for item in page["items"]] == ["b-suite", "c-suite"]
+    assert page["items"][0]["version"]["number"] == 1 and page["items"][0]["version_count"] == 1
+    assert api.get(f"{API}/suites?limit=501").status_code == 422
+
+
+def test_one_suite_lists_its_checks_a_page_at_a_time_in_its_order(api):
+    suite = SuiteFactory(name="ci-huge", origin=Suite.Origin.IMPORT)
+    many_checks(suite, 1_200)
+    CheckFactory(category=suite.categories.get(), node_id="gone", active=False, order=0)
+    body = api.get(f"{API}/suites/ci-huge?limit=2&offset=1000").json()
+    assert body["categories"] == ["Imported"] and body["check_count"] == 1_200
+    first = TestCase.objects.get(suite=suite, node_id="t::1000").pk
+    assert body["checks"] == {
+        "count": 1_200,
+        "limit": 2,
+        "offset": 1_000,
+        "items": [
+            {"id": first, "node_id": "t::1000", "name": "t1000", "category": "Imported"},
+            {"id": first + 1, "node_id": "t::1001", "name": "t1001", "category": "Imported"},
+        ],
+    }
+    assert len(api.get(f"{API}/suites/ci-huge").json()["checks"]["items"]) == 50  # the default page
+    assert api.get(f"{API}/suites/ci-huge?offset=1000000001").status_code == 422
+    assert api.get(f"{API}/suites/no-such-suite").status_code == 404
 
 
 # --- OpenAPI, docs and fuzzing ----------------------------------------------------------------
