@@ -11,9 +11,9 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from django.db.models import Count, F, Q, QuerySet, Window
+from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -21,7 +21,7 @@ from runs.analysis.categories import more_categories
 from runs.analysis.facts import FAILING, PASSED, SKIPPED
 from runs.analysis.mrr import ImpactArea, mrr_at_risk
 from runs.analysis.standing import SUSPECT, Exposure, Standing, exposure_order, headline
-from runs.models import Environment, ImpactTag, Measurement, Result, Run, SuiteVersion
+from runs.models import Category, Environment, ImpactTag, Measurement, Result, Run, SuiteVersion
 from runs.reporting import as_ran, result_facts, stored_tags, tag_mrr
 from runs.state import Pair, SuiteState, environment_mrr_at_risk, latest_states, standings
 
@@ -129,71 +129,96 @@ def category_heatmap(runs: list[Run], columns: int = HEATMAP_RUNS, rows: int = H
 
     At most ``rows`` categories, those with the most failing checks in these runs (a file of
     10,000 one-case suites made 10,000 rows and a 56 MB page); the rest share one last row,
-    "N more categories". Ranked in SQL, so no more rows are read than are drawn: four
-    aggregate queries at most. A cell is ``None`` when the run executed no check of them.
+    "N more categories". Two queries: the runs' results are read once, counted per run and
+    category in SQL (``cell_counts``), and the names and order of their suites' categories.
+    A cell is ``None`` when the run executed no check of them.
     """
     recent = runs[-columns:]
-    results = Result.objects.filter(run_id__in=[r.pk for r in recent]).order_by()  # no default-order join
-    ranked = list(
-        results.values(
-            "test_case__category_id",
-            category=F("test_case__category__name"),
-            order=F("test_case__category__order"),
-            suite=F("test_case__category__suite__name"),
-        )
-        .annotate(failing=Count("id", filter=Q(outcome__in=FAILING)))
-        .order_by("-failing", "suite", "order", "category")[: rows + 1]
-    )
-    shown = sorted(ranked[:rows], key=lambda row: (row["suite"], row["order"], row["category"]))
-    shown_ids = [row["test_case__category_id"] for row in shown]
-    cells: dict[int | None, dict[int, dict]] = defaultdict(dict)
-    for row in _pass_counts(results.filter(test_case__category_id__in=shown_ids), "test_case__category_id"):
-        cells[row["test_case__category_id"]][row["run_id"]] = row
-    several_suites = len({row["suite"] for row in shown}) > 1
-    labels = [f"{row['category']} ({row['suite']})" if several_suites else row["category"] for row in shown]
-    keys: list[int | None] = list(shown_ids)
-    hidden = 0
-    if len(ranked) > rows:
-        hidden = results.values("test_case__category_id").distinct().count() - rows
-        for row in _pass_counts(results.exclude(test_case__category_id__in=shown_ids)):
-            cells[None][row["run_id"]] = row
-        labels.append(more_categories(hidden))
-        keys.append(None)
+    cells = cell_counts([r.pk for r in recent])
+    known = {
+        row["pk"]: row
+        for row in Category.objects.filter(suite_id__in={r.suite_id for r in recent})
+        .order_by()
+        .values("pk", "name", "order", suite_name=F("suite__name"))
+    }
+
+    def place(category_id: int) -> tuple[str, int, str, int]:
+        row = known[category_id]
+        return (row["suite_name"], row["order"], row["name"], category_id)
+
+    failing = {category_id: sum(c.failing for c in by_run.values()) for category_id, by_run in cells.items()}
+    ranked = sorted((c for c in cells if c in known), key=lambda c: (-failing[c], *place(c)))
+    shown = sorted(ranked[:rows], key=place)
+    hidden = [c for c in cells if c not in shown]
+    several_suites = len({known[c]["suite_name"] for c in shown}) > 1
+    labels = [f"{known[c]['name']} ({known[c]['suite_name']})" if several_suites else known[c]["name"] for c in shown]
+    columns_of: list[dict[int, Counts]] = [cells[c] for c in shown]
+    if hidden:
+        rest: dict[int, Counts] = {}
+        for category_id in hidden:
+            for run_id, counts in cells[category_id].items():
+                before = rest.get(run_id, NO_CHECKS)
+                rest[run_id] = Counts(*(a + b for a, b in zip(before, counts, strict=True)))
+        labels.append(more_categories(len(hidden)))
+        columns_of.append(rest)
     z, text = [], []
-    for key, label in zip(keys, labels, strict=True):
+    for by_run, label in zip(columns_of, labels, strict=True):
         z_row: list[float | None] = []
         text_row: list[str] = []
-
         for run in recent:
-            cell = cells[key].get(run.pk)
+            cell = by_run.get(run.pk)
             head = f"Run #{run.pk} · {run.environment.name} · {run_time(run)}<br>{label}: "
             if cell is None:
                 z_row.append(None)
                 text_row.append(head + "not run")
                 continue
-            executed = cell["total"] - cell["skipped"]
-            z_row.append(round(cell["passed"] / executed, 4) if executed else None)
-            skipped = f" ({cell['skipped']} skipped)" if cell["skipped"] else ""
-            text_row.append(head + f"{cell['passed']} of {executed} checks passed{skipped}")
+            executed = cell.total - cell.skipped
+            z_row.append(round(cell.passed / executed, 4) if executed else None)
+            skipped = f" ({cell.skipped} skipped)" if cell.skipped else ""
+            text_row.append(head + f"{cell.passed} of {executed} checks passed{skipped}")
         z.append(z_row)
         text.append(text_row)
     return {
         "x": [f"#{r.pk}" for r in recent],
         "url": [r.get_absolute_url() for r in recent],
         "categories": labels,
-        "more": hidden,
+        "more": len(hidden),
         "z": z,
         "text": text,
     }
 
 
-def _pass_counts(results: QuerySet[Result], *by: str) -> QuerySet:
-    """Checks run, passed and skipped per run (and per ``by``)."""
-    return results.values("run_id", *by).annotate(
-        total=Count("id"),
-        passed=Count("id", filter=Q(outcome=PASSED)),
-        skipped=Count("id", filter=Q(outcome=SKIPPED)),
+class Counts(NamedTuple):
+    """Checks run, passed, skipped and failing in one run and category (or several)."""
+
+    total: int
+    passed: int
+    skipped: int
+    failing: int
+
+
+NO_CHECKS = Counts(0, 0, 0, 0)
+
+
+def cell_counts(run_ids: list[int]) -> dict[int, dict[int, Counts]]:
+    """Category id → run id → the run's counts in that category, in one aggregate query over
+    the runs' results that joins only their test cases. Rows: one per run and category it
+    ran, at most 201 per import (its categories are capped), however many results."""
+    rows = (
+        Result.objects.filter(run_id__in=run_ids)
+        .order_by()  # no default-order join
+        .values_list("test_case__category_id", "run_id")
+        .annotate(
+            total=Count("id"),
+            passed=Count("id", filter=Q(outcome=PASSED)),
+            skipped=Count("id", filter=Q(outcome=SKIPPED)),
+            failing=Count("id", filter=Q(outcome__in=FAILING)),
+        )
     )
+    cells: dict[int, dict[int, Counts]] = defaultdict(dict)
+    for category_id, run_id, *counts in rows:
+        cells[category_id][run_id] = Counts(*counts)
+    return cells
 
 
 def metric_series(runs: list[Run]) -> list[dict]:
@@ -247,7 +272,7 @@ def _row_value(rows: Mapping[int, Mapping[str, Any]], name: str) -> Callable[[Ru
 
 
 def trends_data(filters: TrendFilter, now: datetime | None = None) -> dict:
-    """Everything the trends page draws, in 4 queries (6 when the heatmap sums categories up)."""
+    """Everything the trends page draws, in 4 queries."""
     runs = finished_runs(filters, now)
     return {
         "runs": runs,

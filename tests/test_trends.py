@@ -151,6 +151,19 @@ def test_it_draws_the_most_failing_categories_and_sums_up_the_rest_in_one_row(su
     assert category_heatmap(finished_runs(TrendFilter()), rows=2)["categories"] == ["Priority", "Connectivity"]
 
 
+def test_the_heatmap_reads_the_runs_results_once_even_when_it_sums_categories_up(suite):
+    """Two imports of 100,000 results each made the trends page take seconds: the ranking,
+    the drawn cells, the summed-up row and the count of categories each read the results."""
+    make_run(suite, "staging", timedelta(days=2), {"send": PASSED, "login": PASSED, "socket": FAILED})
+    make_run(suite, "production", timedelta(days=1), {"send": FAILED, "login": SKIPPED, "socket": FAILED})
+    runs = finished_runs(TrendFilter())
+    with CaptureQueriesContext(connection) as queries:
+        heatmap = category_heatmap(runs, rows=1)
+    assert (heatmap["categories"], heatmap["more"]) == (["Connectivity", "1 more category"], 1)
+    assert heatmap["z"] == [[0.0, 0.0], [1.0, 0.0]]
+    assert [query["sql"].count('"runs_result"') > 0 for query in queries] == [True, False]
+
+
 def test_it_shows_only_the_newest_50_runs_in_the_heatmap(suite):
     runs = [make_run(suite, "staging", timedelta(hours=60 - i), {"send": PASSED}) for i in range(55)]
     heatmap = category_heatmap(finished_runs(TrendFilter()))
