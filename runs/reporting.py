@@ -14,7 +14,7 @@ from runs.analysis.facts import FAILING, PASSED, MetricFacts, ResultFacts
 from runs.analysis.mock import INDICATOR_LABELS, Realness, realness
 from runs.analysis.mrr import MrrAtRisk, mrr_at_risk
 from runs.analysis.patterns import Pattern, failure_patterns
-from runs.models import Measurement, Result, Run, TestCase
+from runs.models import Category, Measurement, Result, Run, TestCase
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,17 @@ def tag_mrr(ran: AsRan | None, tags: StoredTags) -> dict[str, int]:
 
 
 def load_results(run: Run) -> list[Result]:
-    """The run's results with their test cases and categories (their tags: stored_tags)."""
-    return list(run.results.select_related("test_case__category"))
+    """The run's results with their test cases and categories (their tags: stored_tags).
+    The categories are read once and shared: ``select_related`` would build one per result,
+    10,000 for an import of 10,000 one-case suites in 200 categories. A result stored or a
+    check moved to another category between the two queries reads its category when asked."""
+    results = list(run.results.select_related("test_case"))
+    categories = Category.objects.filter(pk__in=run.results.order_by().values("test_case__category_id")).order_by()
+    by_id = {category.pk: category for category in categories}
+    for result in results:
+        if category := by_id.get(result.test_case.category_id):
+            result.test_case.category = category
+    return results
 
 
 class ComparedResult(NamedTuple):
