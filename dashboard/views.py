@@ -113,7 +113,7 @@ def run_results(request: HttpRequest, run_id: int) -> HttpResponse:
         "outcome": outcome if outcome in RESULT_FILTERS else "",
         "outcome_choices": [("", "all"), *((name, name) for name in RESULT_FILTERS)],
         "query": query.urlencode(),
-        "flaky": history.flaky_test_cases(run) if run.is_done else {},
+        "flaky": history.flaky_test_cases(run, test_case_ids={r.test_case_id for r in page}) if run.is_done else {},
         "request_key": new_request_key(),
         "can_rerun": roles.can(request.user, roles.RERUN) and not_runnable_reason(run.suite) is None,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Collection
 
 from django.db.models import Count, Min
 
@@ -69,12 +70,19 @@ def measurement_history(run: Run, runs: int = CONSTANT_RUNS) -> dict[str, list[f
     return {key: [values.get(run_id) for run_id in run_ids] for key, values in history.items()}
 
 
-def outcome_history(run: Run, window: int = DEFAULT_WINDOW, min_runs: int = 1) -> dict[int, list[str]]:
-    """Outcomes per test case over the last ``window`` finished runs, oldest first; only
-    for test cases executed in at least ``min_runs`` of them (the database picks those,
-    so a first run of a large imported suite loads nothing)."""
+def outcome_history(
+    run: Run, window: int = DEFAULT_WINDOW, min_runs: int = 1, test_case_ids: Collection[int] | None = None
+) -> dict[int, list[str]]:
+    """Outcomes per test case (all of them, or those of ``test_case_ids``) over the last
+    ``window`` finished runs, oldest first; only for test cases executed in at least
+    ``min_runs`` of them (the database picks those, and with fewer runs than that in the
+    window nothing is read, so the first runs of a large imported suite load nothing)."""
     run_ids = recent_run_ids(run, window)
+    if len(run_ids) < min_runs:
+        return {}
     results = Result.objects.filter(run_id__in=run_ids)
+    if test_case_ids is not None:
+        results = results.filter(test_case_id__in=list(test_case_ids))
     if min_runs > 1:
         enough = (
             results.exclude(outcome=Result.Outcome.SKIPPED)
@@ -99,13 +107,19 @@ def recent_results(test_case: TestCase, limit: int, environment: str = "") -> li
     return list(results.order_by("-run_id")[:limit])[::-1]
 
 
-def flaky_test_cases(run: Run, window: int = DEFAULT_WINDOW) -> dict[int, float]:
-    """Test case id → flip rate, for the flaky ones: those that flip across recent runs, and
-    those that passed in this run only on a retry (``retries``: failed, then passed)."""
-    history = outcome_history(run, window, min_runs=MIN_RUNS)
+def flaky_test_cases(
+    run: Run, window: int = DEFAULT_WINDOW, test_case_ids: Collection[int] | None = None
+) -> dict[int, float]:
+    """Test case id → flip rate, for the flaky ones (of all, or of ``test_case_ids``: what a
+    page of results shows, so the page does not read every test case's history): those that
+    flip across recent runs, and those that passed in this run only on a retry (``retries``:
+    failed, then passed)."""
+    history = outcome_history(run, window, min_runs=MIN_RUNS, test_case_ids=test_case_ids)
     flaky = {tc: flip_rate(outcomes) for tc, outcomes in history.items() if is_flaky(outcomes)}
-    retried = run.results.filter(outcome=Result.Outcome.PASSED, attempt__gt=1).values_list("test_case_id", "attempt")
-    for test_case_id, attempts in retried:
+    retried = run.results.filter(outcome=Result.Outcome.PASSED, attempt__gt=1)
+    if test_case_ids is not None:
+        retried = retried.filter(test_case_id__in=list(test_case_ids))
+    for test_case_id, attempts in retried.values_list("test_case_id", "attempt"):
         flaky.setdefault(test_case_id, flip_rate([Result.Outcome.FAILED] * (attempts - 1) + [Result.Outcome.PASSED]))
     return flaky
 
