@@ -25,9 +25,17 @@ class MrrAtRisk:
 
 
 def mrr_at_risk(results: Sequence[ResultFacts], tag_mrr: Mapping[str, int]) -> MrrAtRisk:
+    """The capabilities these results name, at risk or working. Results are grouped by tag
+    in one pass (a pass per tag would cost tags × results steps)."""
+    executed: dict[str, list[ResultFacts]] = {}
+    for result in results:
+        for tag in result.impact:
+            checks = executed.setdefault(tag, [])
+            if result.outcome != "skipped":
+                checks.append(result)
     areas = []
-    for tag in sorted({t for r in results for t in r.impact}, key=lambda t: (-tag_mrr.get(t, 0), t)):
-        tagged = [r for r in results if tag in r.impact and r.outcome != "skipped"]
+    for tag in sorted(executed, key=lambda t: (-tag_mrr.get(t, 0), t)):
+        tagged = executed[tag]
         areas.append(
             ImpactArea(
                 name=tag,

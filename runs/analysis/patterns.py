@@ -58,9 +58,9 @@ def _closing(group: Sequence[ResultFacts]) -> tuple[int | None, str, float | Non
     return (codes[0] if codes else None, reasons[0] if reasons else "", median(after) / 1000 if after else None)
 
 
-def _summary(failure_class: str, label: str, group: Sequence[ResultFacts], everything: Sequence[ResultFacts]) -> str:
+def _summary(failure_class: str, label: str, group: Sequence[ResultFacts], context: str) -> str:
+    """``context``: the run's _working_context."""
     affected = f"{_checks(len(group))} affected: {listed([r.name for r in group])}."
-    context = _working_context(everything)
     codes = {(r.evidence.get("failure") or {}).get("code") for r in group}
     if codes & {"ws.closed", "sse.closed"}:
         code, reason, after = _closing(group)
@@ -84,15 +84,18 @@ def _summary(failure_class: str, label: str, group: Sequence[ResultFacts], every
 
 
 def failure_patterns(results: Sequence[ResultFacts], class_labels: Mapping[str, str]) -> list[Pattern]:
-    """One pattern per failure class in the run, the largest group first."""
+    """One pattern per failure class in the run, the largest group first. What still worked
+    is read once for all of them (each class reading every result's evidence again would
+    cost classes × results steps)."""
     groups: dict[str, list[ResultFacts]] = {}
     for result in results:
         if result.failing:
             groups.setdefault(result.failure_class or UNCLASSIFIED, []).append(result)
+    context = _working_context(results) if groups else ""
     patterns = []
     for failure_class, group in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
         label = label_of(failure_class, class_labels)
         patterns.append(
-            Pattern(failure_class, label, tuple(r.name for r in group), _summary(failure_class, label, group, results))
+            Pattern(failure_class, label, tuple(r.name for r in group), _summary(failure_class, label, group, context))
         )
     return patterns
