@@ -103,6 +103,7 @@ def main() -> None:
     parser.add_argument("--layouts", default="all", help="comma-separated indexes into the layouts (all)")
     args = parser.parse_args()
     env = throwaway_env("scale")
+    env["GOLDPATH_MAX_QUEUED_RUNS"] = str(args.runs)  # all of them at once, on purpose
     manage(env, "migrate", "--noinput")
     setup_django(env)
     from django.conf import settings

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from dashboard.forms import NoteForm, RerunForm, RunNowForm
 from runs import notes, roles, tokens
 from runs.models import Note, Run, RunStatus
-from runs.services import DispatchError, NothingToRerun, NotRunnable, create_rerun, create_run
+from runs.services import DispatchError, NothingToRerun, NotRunnable, QueueFull, create_rerun, create_run
 
 
 def _started(request: HttpRequest, run: Run, what: str) -> HttpResponse:
@@ -37,7 +37,7 @@ def run_now(request: roles.LoggedInRequest) -> HttpResponse:
             user=request.user,
             request_key=form.cleaned_data["request_key"],
         )
-    except (DispatchError, NotRunnable) as exc:
+    except (DispatchError, NotRunnable, QueueFull) as exc:
         messages.error(request, str(exc))
         return redirect("dashboard-overview")
     return _started(request, run, "Run")
@@ -64,7 +64,7 @@ def rerun(request: roles.LoggedInRequest, run_id: int) -> HttpResponse:
     except NothingToRerun as exc:
         messages.error(request, f"Nothing to rerun: {exc}.")
         return redirect(parent)
-    except (DispatchError, NotRunnable) as exc:
+    except (DispatchError, NotRunnable, QueueFull) as exc:
         messages.error(request, str(exc))
         return redirect(parent)
     return _started(request, child, f"Rerun ({child.get_scope_display().lower()})")

@@ -259,6 +259,9 @@ GOLDPATH_MAX_ATTEMPTS = envint("GOLDPATH_MAX_ATTEMPTS", 2)
 # delivery whose next attempt is overdue by this long.
 GOLDPATH_REDISPATCH_AFTER = envint("GOLDPATH_REDISPATCH_AFTER", 300)
 GOLDPATH_QUEUE_TIMEOUT = envint("GOLDPATH_QUEUE_TIMEOUT", 1800)
+# Runs of one suite on one environment that may be queued or running at once; a further
+# request is refused (each run probes the environment for real).
+GOLDPATH_MAX_QUEUED_RUNS = envint("GOLDPATH_MAX_QUEUED_RUNS", 3)
 # First retry delay of a failed webhook delivery (then ×3 each attempt, 5 attempts).
 GOLDPATH_WEBHOOK_RETRY_BASE = envint("GOLDPATH_WEBHOOK_RETRY_BASE", 10)
 # A worker that cannot reach the database keeps the result it holds and retries this long.

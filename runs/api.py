@@ -39,7 +39,7 @@ from runs.importers.cases import ImportFailed
 from runs.importers.service import FileTooLarge, import_results, stored_names
 from runs.models import Category, Environment, Run, RunStatus, Suite, SuiteVersion, TestCase, Verdict
 from runs.reporting import build_report, report_json
-from runs.services import DispatchError, NothingToRerun, NotRunnable, create_rerun, create_run
+from runs.services import DispatchError, NothingToRerun, NotRunnable, QueueFull, create_rerun, create_run
 from runs.state import latest_states
 from runs.suites import SuiteRefused, load_suite_text
 
@@ -315,7 +315,7 @@ def _queued(run: Run) -> Status:
 
 @api.post(
     "/runs",
-    response={202: RunOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut, 503: ErrorOut},
+    response={202: RunOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut, 503: ErrorOut},
     summary="Start a run",
 )
 def start_run(request: HttpRequest, body: RunRequest, idempotency_key: str | None = IdempotencyKey) -> Status:
@@ -336,6 +336,8 @@ def start_run(request: HttpRequest, body: RunRequest, idempotency_key: str | Non
         )
     except NotRunnable as exc:
         raise HttpError(400, str(exc)) from None
+    except QueueFull as exc:
+        raise HttpError(429, str(exc)) from None
     except DispatchError as exc:
         raise HttpError(503, str(exc)) from None
     return _queued(_not_replayed_elsewhere(run, suite_id=suite.pk, environment_id=environment.pk, parent_id=None))
@@ -343,7 +345,7 @@ def start_run(request: HttpRequest, body: RunRequest, idempotency_key: str | Non
 
 @api.post(
     "/runs/{int:run_id}/rerun",
-    response={202: RunOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut, 503: ErrorOut},
+    response={202: RunOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut, 503: ErrorOut},
     summary="Rerun all, the failed checks, a category or one check of a run",
 )
 def rerun(
@@ -367,6 +369,8 @@ def rerun(
         )
     except (NothingToRerun, NotRunnable) as exc:
         raise HttpError(400, str(exc)) from None
+    except QueueFull as exc:
+        raise HttpError(429, str(exc)) from None
     except DispatchError as exc:
         raise HttpError(503, str(exc)) from None
     return _queued(_not_replayed_elsewhere(child, parent_id=parent.pk, scope=body.scope))

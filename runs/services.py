@@ -65,6 +65,10 @@ class NotRunnable(ValueError):
     """A suite Goldpath cannot run: it holds imported results, or it has no version."""
 
 
+class QueueFull(Exception):
+    """As many runs of the suite on the environment as may wait or run at once already do."""
+
+
 def not_runnable_reason(suite: Suite) -> str | None:
     """Why no run of ``suite`` can be started, or None: the one rule for every way to start
     one (page, API, schedule, command), and for whether pages offer *Run now* and *Rerun*."""
@@ -78,6 +82,22 @@ def not_runnable_reason(suite: Suite) -> str | None:
 def ensure_runnable(suite: Suite) -> None:
     if reason := not_runnable_reason(suite):
         raise NotRunnable(reason)
+
+
+def ensure_queue_room(suite: Suite, environment: Environment) -> None:
+    """At most ``GOLDPATH_MAX_QUEUED_RUNS`` runs of a suite on an environment are queued or
+    running at once: each one probes the environment for real, so a token in a loop or a
+    flurry of clicks must not queue forty. Called inside the transaction that creates the run,
+    with the environment's row locked (on SQLite the immediate transaction already holds the
+    write lock), so two requests racing for the last place cannot both take it."""
+    Environment.objects.select_for_update().filter(pk=environment.pk).values_list("pk").first()
+    busy = Run.objects.filter(
+        suite=suite, environment=environment, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
+    ).count()
+    if busy >= settings.GOLDPATH_MAX_QUEUED_RUNS:
+        pair = f"of {suite.name} on {environment.name}"
+        runs = f"{busy} runs {pair} are" if busy > 1 else f"A run {pair} is"
+        raise QueueFull(f"{runs} already queued or running: wait for one to finish")
 
 
 def transition(run: Run, to: str, **fields: Any) -> bool:
@@ -112,7 +132,8 @@ def create_run(
     to the workers once the row is committed.
 
     A ``request_key`` (one per rendered form) makes a repeated submission — a double
-    click, a retried request — return the run the first one created.
+    click, a retried request — return the run the first one created. QueueFull when the
+    pair has no room (``ensure_queue_room``).
     """
     if request_key and (existing := Run.objects.filter(request_key=request_key).first()):
         return existing
@@ -120,6 +141,7 @@ def create_run(
     test_cases = list(test_cases)
     try:
         with transaction.atomic():
+            ensure_queue_room(suite, environment)
             run = Run.objects.create(
                 suite=suite,
                 version=version or suite.current_version,
@@ -140,6 +162,10 @@ def create_run(
     except IntegrityError:
         if request_key:  # the twin request won the race
             return Run.objects.get(request_key=request_key)
+        raise
+    except QueueFull:
+        if request_key and (twin := Run.objects.filter(request_key=request_key).first()):
+            return twin  # the twin took the last place: this is its retry, not another run
         raise
     return run
 

@@ -37,6 +37,7 @@ from runs.models import Run, TestCase, WebhookDelivery, mask_url
 from runs.schedules import SCHEDULED_RUN_TASK, start_scheduled_run
 from runs.services import (
     NotRunnable,
+    QueueFull,
     claim_run,
     fail_run,
     finish_run,
@@ -156,7 +157,7 @@ def run_scheduled(suite: str, environment: str, every_s: int) -> None:
     """Fired by celery beat; one run per schedule slot, however many beats fire it."""
     try:
         run = start_scheduled_run(suite, environment, every_s)
-    except NotRunnable as exc:
+    except (NotRunnable, QueueFull) as exc:  # this slot is skipped; the next one tries again
         logger.warning("schedule of %s on %s: %s", suite, environment, exc)
         return
     if run is None:

@@ -14,6 +14,7 @@ from runs.services import (
     MAX_MESSAGE_CHARS,
     FinishedRun,
     NothingToRerun,
+    QueueFull,
     claim_run,
     create_rerun,
     create_run,
@@ -250,3 +251,18 @@ def test_it_refuses_to_rerun_failed_checks_when_none_failed(running_run):
     with pytest.raises(NothingToRerun, match="nothing to rerun"):
         create_rerun(running_run, Run.Scope.FAILED, None)
     assert Run.objects.count() == 1
+
+
+def test_it_refuses_a_run_while_the_pair_has_as_many_queued_or_running_as_allowed(settings):
+    settings.GOLDPATH_MAX_QUEUED_RUNS = 1
+    suite = CheckFactory(category=CategoryFactory(suite__name="web")).suite
+    staging = EnvironmentFactory(name="staging")
+    running = create_run(suite, staging)
+    transition(running, RunStatus.RUNNING)
+    with pytest.raises(QueueFull, match="^A run of web on staging is already queued or running: wait for one"):
+        create_run(suite, staging)
+    with pytest.raises(QueueFull):
+        create_rerun(running, Run.Scope.ALL, None)
+    assert Run.objects.count() == 1
+    fail_run(running, "stopped")
+    assert create_run(suite, staging).status == RunStatus.QUEUED

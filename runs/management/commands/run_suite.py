@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from probes.templates import assignment
 from runs.models import Environment, Run, RunStatus, Suite, Verdict, validate_probe_url, validate_variables
 from runs.reporting import RunReport, build_report, report_json
-from runs.services import DispatchError, NotRunnable, create_run
+from runs.services import DispatchError, NotRunnable, QueueFull, create_run
 from runs.suites import declared_name, load_all_suites
 
 # `run_suite --wait` exits with its run's verdict, so that a CI step or a shell `&&` stops on
@@ -65,7 +65,7 @@ class Command(BaseCommand):
         environment = self.environment(options)
         try:
             run = create_run(suite, environment, trigger=Run.Trigger.MANUAL)
-        except (DispatchError, NotRunnable) as exc:
+        except (DispatchError, NotRunnable, QueueFull) as exc:
             raise CommandError(str(exc)) from None
         if not options["wait"]:
             self.stdout.write(f"Run #{run.pk} queued: {settings.SITE_URL}{run.get_absolute_url()}")
