@@ -7,6 +7,7 @@ import codecs
 import copy
 import io
 import json
+import re
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -322,6 +323,43 @@ def test_it_reads_decimal_commas_and_thousands_separators(written, seconds):
 def test_it_refuses_a_time_it_cannot_read_without_guessing(written, message):
     with pytest.raises(ImportFailed, match=message):
         import_bytes(junit(f'<testcase classname="c" name="t" time="{written}"/>'))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "written",
+    ["1_5", "1_000", "\uff11\uff15", "\u0661\u066b\u0665", "\u0661,\u0665", "0x10", "1,2_3", "1e", "1.5.5"],
+    ids=[
+        "underscore",
+        "underscores",
+        "fullwidth",
+        "arabic-indic",
+        "arabic-indic-comma",
+        "hex",
+        "comma-underscore",
+        "bare-exponent",
+        "two-points",
+    ],
+)
+def test_it_refuses_a_time_that_is_not_plain_ascii_digits(written):
+    """float() reads "1_5" as 15 and "\uff11\uff15" as 15: a silent x10, or digits no tool writes."""
+    with pytest.raises(ImportFailed, match=rf"^testcase c::t: time {re.escape(repr(written))} is not a number$"):
+        import_bytes(junit(f'<testcase classname="c" name="t" time="{written}"/>'))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("written", "seconds"), [("1.5e3", 1500.0), (" 1.5 ", 1.5), ("1e-400", 0.0), (".5", 0.5), ("+2", 2.0), ("3.", 3.0)]
+)
+def test_it_still_reads_every_plain_number_float_reads(written, seconds):
+    run = import_bytes(junit(f'<testcase classname="c" name="t" time="{written}"/>'))
+    assert run.results.get().duration_s == seconds
+
+
+def test_a_pytest_json_duration_given_as_underscored_text_is_refused():
+    report = pytest_json({"nodeid": "t.py::a", "outcome": "passed", "call": {"duration": "1_5"}})
+    with pytest.raises(ImportFailed, match=r"^t\.py::a: time '1_5' is not a number$"):
+        list(PARSERS["pytest-json"](io.BytesIO(report)))
 
 
 @pytest.mark.django_db

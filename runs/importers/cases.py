@@ -91,6 +91,10 @@ def clip(text: str | None, limit: int = MAX_TEXT, dropped: int = 0) -> str:
 
 THOUSANDS = {",": re.compile(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+"), ".": re.compile(r"[+-]?[1-9]\d{0,2}(?:\.\d{3})+")}
 AMBIGUOUS_COMMA = re.compile(r"[+-]?[1-9]\d{0,2},\d{3}")
+# What a time may read as once its separators are read: ASCII digits, one '.', an exponent
+# (or a word float() takes, refused below as no duration). float() alone also takes '_'
+# between digits ("1_5" would be 15 s) and any script's digits ("١٥", fullwidth "１５").
+PLAIN_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|nan|inf|infinity)", re.ASCII | re.IGNORECASE)
 
 
 def decimal_text(raw: str, where: str) -> str:
@@ -119,10 +123,9 @@ def duration(raw: object, where: str) -> float:
     if raw in (None, ""):
         return 0.0
     text = decimal_text(str(raw).strip(), where)
-    try:
-        value = float(text)
-    except ValueError:
-        raise ImportFailed(f"{where}: time {raw!r} is not a number") from None
+    if not PLAIN_NUMBER.fullmatch(text):
+        raise ImportFailed(f"{where}: time {raw!r} is not a number")
+    value = float(text)
     if math.isnan(value) or math.isinf(value) or value < 0 or value > MAX_DURATION_S:
         raise ImportFailed(f"{where}: time {raw!r} is not a duration between 0 and {MAX_DURATION_S:g} s")
     return value
