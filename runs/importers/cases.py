@@ -13,6 +13,7 @@ MAX_TEXT = 10_000
 MAX_NODE_ID = 500
 MAX_NAME = 4096  # characters of a test's name or class name: real ones are far shorter
 MAX_DURATION_S = 86_400.0  # a single test longer than a day is a broken file, not a result
+MAX_DEPTH = 64  # elements, lists or objects open at once; real files nest a few deep
 
 
 class ByteStream(Protocol):

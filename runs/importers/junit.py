@@ -21,7 +21,16 @@ from xml.parsers.expat import XMLParserType
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
-from runs.importers.cases import MAX_TEXT, ByteStream, ImportedCase, ImportFailed, clip, duration, head_encoding
+from runs.importers.cases import (
+    MAX_DEPTH,
+    MAX_TEXT,
+    ByteStream,
+    ImportedCase,
+    ImportFailed,
+    clip,
+    duration,
+    head_encoding,
+)
 
 ROOTS = ("testsuites", "testsuite")
 ROOT_TAGS = [f"<{root}>" for root in ROOTS]
@@ -29,7 +38,6 @@ OUTCOMES = {"failure": "failed", "error": "error", "skipped": "skipped"}
 CHUNK = 64 * 1024
 MAX_TOKEN_BYTES = 1024 * 1024  # one tag with its attributes, a comment, a processing instruction
 MAX_ATTRIBUTES = 64  # per element; real tools write fewer than ten
-MAX_DEPTH = 64  # elements open at once; real files nest suites a few deep
 
 
 def _local(tag: str) -> str:
