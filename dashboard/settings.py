@@ -276,6 +276,11 @@ GOLDPATH_SUITE_ENV = envlist("GOLDPATH_SUITE_ENV", "GOLDPATH_TARGET_SECRET")
 # unless this is set on the workers (a target that really lives there).
 GOLDPATH_ALLOW_LINK_LOCAL = envbool("GOLDPATH_ALLOW_LINK_LOCAL", False)
 
+# Webhooks reach public addresses only, and besides them what this names: addresses,
+# networks (10.0.0.0/8) and `localhost` for this machine's loopback (which 0.0.0.0 reaches
+# too), as an environment's allowed hosts do for probes. Link-local stays refused.
+GOLDPATH_WEBHOOK_ALLOWED_HOSTS = [host.lower() for host in envlist("GOLDPATH_WEBHOOK_ALLOWED_HOSTS", "")]
+
 # Largest JUnit / pytest-json file accepted by import_results and the import API.
 GOLDPATH_IMPORT_MAX_BYTES = envint("GOLDPATH_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
 

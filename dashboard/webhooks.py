@@ -21,21 +21,22 @@ from django.views.decorators.http import require_POST
 
 from probes.net import refused_host
 from runs import alerts, roles
-from runs.models import Webhook, WebhookDelivery, validate_webhook_url
+from runs.models import WEBHOOK_ALLOWLIST_HINT, Webhook, WebhookDelivery, validate_webhook_url, webhook_policy
 
 DELIVERIES_PER_PAGE = 25
 
 
 def resolved_blocked_address(url: str) -> str | None:
-    """A link-local or metadata address the URL's host resolves to, if any. A host that
-    does not resolve here is let through: the delivery checks again before sending."""
+    """An address the URL's host resolves to that webhooks may not reach (link-local,
+    metadata, or not public and not named by GOLDPATH_WEBHOOK_ALLOWED_HOSTS), if any. A
+    host that does not resolve here is let through: the delivery checks again before sending."""
     parts = urlsplit(url)
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         return None
-    answers = (str(info[4][0]) for info in infos)
-    return next((ip for ip in answers if refused_host(ip, settings.GOLDPATH_ALLOW_LINK_LOCAL)), None)
+    policy = webhook_policy()
+    return next((ip for ip in (str(info[4][0]) for info in infos) if not policy.address_allowed(ip)), None)
 
 
 class WebhookForm(forms.ModelForm):
@@ -68,10 +69,13 @@ class WebhookForm(forms.ModelForm):
             return self.instance.url
         validate_webhook_url(url)
         if address := resolved_blocked_address(url):
-            raise forms.ValidationError(
-                f"{urlsplit(url).hostname} resolves to {address}, a link-local or cloud-metadata address; "
-                "webhooks may not target those."
-            )
+            host = urlsplit(url).hostname
+            if refused_host(address, settings.GOLDPATH_ALLOW_LINK_LOCAL):
+                raise forms.ValidationError(
+                    f"{host} resolves to {address}, a link-local or cloud-metadata address; "
+                    "webhooks may not target those."
+                )
+            raise forms.ValidationError(f"{host} resolves to {address}, not a public address. {WEBHOOK_ALLOWLIST_HINT}")
         return url
 
     def clean(self) -> dict[str, Any]:

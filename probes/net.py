@@ -4,10 +4,11 @@ HTTP client settings every probe shares.
 
 Policy: a URL's host must be in the environment's allowed hosts. Its resolved address must
 be public, or named by the allowlist (an address or a network such as 10.0.0.0/8, or
-``localhost`` for loopback). Link-local and cloud-metadata addresses are refused in every
-spelling (decimal, octal and hex IPv4, IPv4-mapped, -translated and -compatible, NAT64,
-6to4, Teredo) even when named, unless the policy says ``allow_link_local``: ``refused_host``
-is that rule, for probes and webhooks alike.
+``localhost`` for loopback, which 0.0.0.0 and :: reach too). Webhooks follow the same address
+rule, any public host, with GOLDPATH_WEBHOOK_ALLOWED_HOSTS as their allowlist. Link-local and
+cloud-metadata addresses are refused in every spelling (decimal, octal and hex IPv4,
+IPv4-mapped, -translated and -compatible, NAT64, 6to4, Teredo) even when named, unless the
+policy says ``allow_link_local``: ``refused_host`` is that rule, for probes and webhooks alike.
 """
 
 from __future__ import annotations
@@ -30,10 +31,18 @@ from probes.failures import StepFailed
 
 # Link-local ranges hold the cloud metadata services (169.254.169.254 on most clouds,
 # fd00:ec2::254 on AWS IPv6, 100.100.100.200 on Alibaba); 168.63.129.16 is Azure's wire
-# server, a public address that hands a VM its configuration.
+# server, a public address that hands a VM its configuration; 192.0.0.192 is Oracle Cloud's
+# legacy metadata address (still answered on older instances).
 METADATA_NETWORKS = tuple(
     ipaddress.ip_network(net)
-    for net in ("169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32", "168.63.129.16/32")
+    for net in (
+        "169.254.0.0/16",
+        "fe80::/10",
+        "fd00:ec2::254/128",
+        "100.100.100.200/32",
+        "168.63.129.16/32",
+        "192.0.0.192/32",
+    )
 )
 METADATA_HOST_NAMES = frozenset({"metadata.google.internal", "metadata"})
 NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
@@ -44,6 +53,8 @@ IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 LEGACY_IPV4 = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}", re.IGNORECASE)
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+# A connection to the unspecified address (0.0.0.0, ::) reaches this machine's loopback.
+LOOPBACK_OF_UNSPECIFIED = {4: ipaddress.ip_address("127.0.0.1"), 6: ipaddress.ip_address("::1")}
 
 
 def _rfc6052_ipv4(value: int, prefix_len: int) -> ipaddress.IPv4Address:
@@ -109,6 +120,18 @@ def refused_host(host: str, allow_link_local: bool = False) -> bool:
     return blocked_address(host) or host.lower().removesuffix(".") in METADATA_HOST_NAMES
 
 
+def resolver_form(host: str) -> str | None:
+    """``host`` as the resolver reads it, or None if it cannot read it. socket.getaddrinfo
+    encodes a name with IDNA 2003, whose nameprep turns ①⑥⑨ into 169 and 。 into a dot:
+    a check of the host as written would miss the address a connection goes to."""
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+
+
 def netloc(host: str, port: int | None) -> str:
     """``host[:port]`` for a URL, with IPv6 addresses bracketed."""
     if ":" in host and not host.startswith("["):
@@ -134,15 +157,21 @@ def _networks(allowed_hosts: frozenset[str]) -> tuple[ipaddress.IPv4Network | ip
 
 @dataclass(frozen=True)
 class NetworkPolicy:
-    """Where one environment's probes may connect."""
+    """Where one environment's probes (or, with GOLDPATH_WEBHOOK_ALLOWED_HOSTS, webhooks)
+    may connect."""
 
     allowed_hosts: frozenset[str]
     allow_link_local: bool = False
 
     def address_allowed(self, ip: str) -> bool:
+        """Public, or named by the allowlist (an address, a network, ``localhost`` for
+        loopback), and never link-local or metadata. 0.0.0.0 and :: count as the loopback
+        address they connect to: naming them (or a base URL that does) is not naming loopback."""
         address = parse_address(ip)
         if address is None or refused_host(ip, self.allow_link_local):
             return False
+        if address.is_unspecified:
+            address = LOOPBACK_OF_UNSPECIFIED[address.version]
         if any(address in network for network in _networks(self.allowed_hosts)):
             return True
         if address.is_loopback and "localhost" in self.allowed_hosts:

@@ -13,7 +13,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from probes.net import refused_host
+from probes.net import NetworkPolicy, parse_address, refused_host, resolver_form
 from probes.runtime import websocket_origin
 from runs.analysis.classification import backtracking_shape
 from runs.fields import OrderedJSONField
@@ -22,14 +22,35 @@ from runs.fields import OrderedJSONField
 def validate_probe_url(value: str) -> None:
     """A scheme probes speak and a host they may reach (the workers refuse a metadata
     address anyway; saying so here spares DevOps a run that fails)."""
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a bad port, and for an IPv6 address without brackets
+    except ValueError:
+        raise ValidationError(
+            f"{value!r} is not a usable URL: check the port; an IPv6 address goes in brackets (http://[fd00::1]/)."
+        ) from None
     if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
         raise ValidationError(f"{value!r} is not a usable URL: give a scheme (http, https, ws or wss) and a host.")
-    if refused_host(parts.hostname, settings.GOLDPATH_ALLOW_LINK_LOCAL):
+    if refused_host(connected_host(parts.hostname), settings.GOLDPATH_ALLOW_LINK_LOCAL):
         raise ValidationError(
             f"{parts.hostname} is a link-local or cloud-metadata address; probes never reach those "
             "(GOLDPATH_ALLOW_LINK_LOCAL=1 allows it)."
         )
+
+
+def connected_host(hostname: str) -> str:
+    """The host a connection to ``hostname`` goes to, as the resolver reads it
+    (probes.net.resolver_form), or ValidationError when that is not the host as written
+    and never could be used: an address in other characters (①⑥⑨.②⑤④.①⑥⑨.②⑤④ or
+    169。254。169。254 is 169.254.169.254) would be allowed, listed and shown as one host
+    while connections go to another. A metadata address so written is returned, for the
+    caller to refuse with its own reason."""
+    host = resolver_form(hostname)
+    if host is None:
+        raise ValidationError(f"{hostname} is not a host name a resolver can read.")
+    if host != hostname and parse_address(host) is not None and not refused_host(host):
+        raise ValidationError(f"{hostname} is the address {host} written in other characters: write {host}.")
+    return host
 
 
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -604,9 +625,22 @@ def mask_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}/…{tail}"
 
 
+WEBHOOK_ALLOWLIST_HINT = (
+    "GOLDPATH_WEBHOOK_ALLOWED_HOSTS may name it (an address, a network, or localhost for this machine)."
+)
+
+
+def webhook_policy() -> NetworkPolicy:
+    """Where webhooks may connect: the probes' address rule (probes.net.NetworkPolicy) with
+    GOLDPATH_WEBHOOK_ALLOWED_HOSTS as the allowlist, so by default public addresses only. A
+    webhook on loopback or a private network would let anyone who configures alerts POST
+    to the installation's own services."""
+    return NetworkPolicy(frozenset(settings.GOLDPATH_WEBHOOK_ALLOWED_HOSTS), settings.GOLDPATH_ALLOW_LINK_LOCAL)
+
+
 def validate_webhook_url(value: str) -> None:
-    """http(s) with a host, and not a link-local or metadata address. Messages never echo
-    the URL: it is a secret."""
+    """http(s) with a host, not a link-local or metadata address, and, when the host is an
+    address, one webhook_policy allows. Messages never echo the URL: it is a secret."""
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError for a bad port
@@ -615,8 +649,13 @@ def validate_webhook_url(value: str) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError("A webhook URL starts with http:// or https:// and names a host.")
     # A host name is checked again, on the address it resolves to, before each delivery.
-    if refused_host(parts.hostname, settings.GOLDPATH_ALLOW_LINK_LOCAL):
+    host = connected_host(parts.hostname)
+    if refused_host(host, settings.GOLDPATH_ALLOW_LINK_LOCAL):
         raise ValidationError(f"Webhooks may not target link-local or cloud-metadata addresses ({parts.hostname}).")
+    if parse_address(host) is not None and not webhook_policy().address_allowed(host):
+        raise ValidationError(
+            f"Webhooks reach public addresses only; {parts.hostname} is not one. {WEBHOOK_ALLOWLIST_HINT}"
+        )
 
 
 class Webhook(models.Model):

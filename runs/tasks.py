@@ -33,7 +33,7 @@ from probes.suite.model import Check
 from probes.suite.model import Suite as SuiteModel
 from runs.alerts import MAX_ATTEMPTS, TEST, resend_lost_deliveries, retry_delay
 from runs.history import active_rules
-from runs.models import Run, TestCase, WebhookDelivery, mask_url
+from runs.models import WEBHOOK_ALLOWLIST_HINT, Run, TestCase, WebhookDelivery, mask_url, webhook_policy
 from runs.schedules import SCHEDULED_RUN_TASK, start_scheduled_run
 from runs.services import (
     NotRunnable,
@@ -247,15 +247,17 @@ def post_json(url: str, payload: dict[str, Any], timeout: float = TIMEOUT_S) -> 
     """POST ``payload`` to ``url`` once. The host is resolved here and the connection goes
     to the address checked (Host header and TLS name stay the original), so a DNS answer
     cannot turn the webhook toward a link-local or metadata address (``refused_host``, the
-    probes' rule). No redirects, no proxy from the environment. Errors are Goldpath's own
-    words (the status, the kind of network error), so they carry neither the URL, a secret,
-    nor anything the receiver sent."""
+    probes' rule), nor one webhook_policy does not allow (loopback and private networks
+    unless GOLDPATH_WEBHOOK_ALLOWED_HOSTS names them). No redirects, no proxy from the
+    environment. Errors are Goldpath's own words (the status, the kind of network error),
+    so they carry neither the URL, a secret, nor anything the receiver sent."""
     parts = urlsplit(url)
     try:
         host, port = parts.hostname or "", parts.port
     except ValueError:
         return Attempt(False, error="The webhook URL has a bad port; correct it on the Alerts page.")
-    allow_link_local = settings.GOLDPATH_ALLOW_LINK_LOCAL
+    policy = webhook_policy()
+    allow_link_local = policy.allow_link_local
     if refused_host(host, allow_link_local):  # stored before the rule, or through the admin
         return Attempt(False, error=f"Refused: {host} is a link-local or cloud-metadata address.")
     try:
@@ -266,6 +268,8 @@ def post_json(url: str, payload: dict[str, Any], timeout: float = TIMEOUT_S) -> 
     ip = str(infos[0][4][0])
     if refused_host(ip, allow_link_local):
         return Attempt(False, error=f"Refused: {host} resolves to {ip}, a link-local or cloud-metadata address.")
+    if not policy.address_allowed(ip):
+        return Attempt(False, error=f"Refused: {host} resolves to {ip}, not a public address. {WEBHOOK_ALLOWLIST_HINT}")
     pinned = parts._replace(netloc=netloc(ip, port)).geturl()
     host_header = netloc(host, port)
     auth = httpx.BasicAuth(unquote(parts.username), unquote(parts.password or "")) if parts.username else None

@@ -155,7 +155,9 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     # Its reaper stays quiet: it would race pytest-django's table flushes between tests.
     # The reliability tests start workers of their own with a fast reaper.
-    process = start_worker(subprocess_env(GOLDPATH_REAPER_INTERVAL="3600"), log_path)
+    # Webhook receivers in tests listen on loopback, which webhooks reach only when named.
+    env = subprocess_env(GOLDPATH_REAPER_INTERVAL="3600", GOLDPATH_WEBHOOK_ALLOWED_HOSTS="localhost")
+    process = start_worker(env, log_path)
     process.log_path = log_path
     yield process
     stop_process(process)

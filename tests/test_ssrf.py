@@ -6,6 +6,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from probes.net import NetworkPolicy, blocked_address
 from tests.engine import one_check, probe
@@ -26,6 +29,12 @@ HEALTH = one_check("      - request: {path: /health}\n")
         ("8.8.8.8", {"staging.example.com"}, True),  # a public answer for an allowed name
         ("169.254.169.254", {"169.254.0.0/16"}, False),  # named, still refused
         ("fd00:ec2::254", {"fd00::/8"}, False),
+        ("192.0.0.192", {"192.0.0.192"}, False),  # Oracle Cloud's legacy metadata address
+        # The unspecified address connects to loopback: naming it is not naming loopback.
+        ("0.0.0.0", {"0.0.0.0"}, False),
+        ("::", {"::"}, False),
+        ("0.0.0.0", {"localhost"}, True),
+        ("::", {"localhost"}, True),
     ],
 )
 def test_address_allowlist(ip, allowed, expected):
@@ -45,6 +54,7 @@ def test_address_allowlist(ip, allowed, expected):
         "64:ff9b::a9fe:a9fe",  # NAT64
         "2002:a9fe:a9fe::1",  # 6to4
         "[fe80::1]",
+        "192.0.0.192",
     ],
 )
 def test_every_spelling_of_a_metadata_address_is_blocked(spelling):
@@ -129,6 +139,7 @@ METADATA_HOSTS = [
     "169.254.169.254.",  # trailing dot
     "100.100.100.200",  # Alibaba
     "168.63.129.16",  # Azure's wire server
+    "192.0.0.192",  # Oracle Cloud's legacy one
     "[fe80::1]",
     "[FE80::1%25eth0]",
     "[fd00:ec2::254]",  # AWS over IPv6
@@ -272,6 +283,7 @@ def test_the_setting_lets_webhooks_and_environments_name_a_link_local_receiver(s
     from runs.models import validate_probe_url, validate_webhook_url
 
     settings.GOLDPATH_ALLOW_LINK_LOCAL = True
+    settings.GOLDPATH_WEBHOOK_ALLOWED_HOSTS = ["169.254.10.10"]  # not public: named, as for probes
     validate_webhook_url("http://169.254.10.10/hook")
     validate_probe_url("http://169.254.10.10/")
 
@@ -283,3 +295,154 @@ def test_an_environment_url_to_a_metadata_address_is_refused_when_saved(no_dns):
 
     with pytest.raises(ValidationError, match="link-local or cloud-metadata"):
         validate_probe_url("http://[::ffff:a9fe:a9fe]/latest/meta-data/")
+
+
+# The unspecified address, webhooks on loopback, hosts no connection could use as written ---
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "0", "[::]"])
+def test_a_probe_to_the_unspecified_address_is_refused_unless_loopback_is_named(host, target):
+    """Issue 14's rerun (F11): http://0.0.0.0:PORT/ reached the bundled target on loopback,
+    its allowlist being the URL's own host."""
+    outcome = probe(HEALTH, f"http://{host}:{target.port}", allowed={host.strip("[]")})["c"]
+    assert outcome.failure["code"] == "net.not_allowed" and "a non-public address" in outcome.message
+    assert outcome.evidence["requests"] == []
+
+
+def test_a_probe_to_0_0_0_0_reaches_loopback_when_the_allowlist_names_localhost(target):
+    outcome = probe(HEALTH, f"http://0.0.0.0:{target.port}", allowed={"0.0.0.0", "localhost"})["c"]
+    assert outcome.outcome == "passed", outcome.message
+
+
+NOT_PUBLIC_WEBHOOKS = [
+    "http://127.0.0.1:8000/hook",
+    "http://[::1]/hook",
+    "http://0.0.0.0:9/hook",
+    "http://0/hook",
+    "http://[::]/hook",
+    "http://10.0.0.5/hook",
+    "http://192.168.1.20/hook",
+    "http://2130706433/hook",  # 127.0.0.1 in decimal
+]
+
+
+@pytest.mark.parametrize("url", NOT_PUBLIC_WEBHOOKS)
+def test_a_webhook_reaches_public_addresses_only_by_default(url, no_dns):
+    from django.core.exceptions import ValidationError
+
+    from runs.models import validate_webhook_url
+
+    with pytest.raises(ValidationError, match="public addresses only.*GOLDPATH_WEBHOOK_ALLOWED_HOSTS"):
+        validate_webhook_url(url)
+
+
+@pytest.mark.parametrize(
+    ("allowed", "url"),
+    [
+        (["localhost"], "http://127.0.0.1:8000/hook"),
+        (["localhost"], "http://[::1]/hook"),
+        (["localhost"], "http://0.0.0.0:9/hook"),
+        (["10.0.0.0/8"], "http://10.0.0.5/hook"),
+        (["192.168.1.20"], "http://192.168.1.20/hook"),
+    ],
+)
+def test_the_webhook_allowlist_names_what_else_webhooks_may_reach(allowed, url, settings, no_dns):
+    from runs.models import validate_webhook_url
+
+    settings.GOLDPATH_WEBHOOK_ALLOWED_HOSTS = allowed
+    validate_webhook_url(url)
+
+
+def test_the_webhook_allowlist_never_opens_a_metadata_address(settings, no_dns):
+    from django.core.exceptions import ValidationError
+
+    from runs.models import validate_webhook_url
+
+    settings.GOLDPATH_WEBHOOK_ALLOWED_HOSTS = ["169.254.0.0/16", "192.0.0.192", "localhost"]
+    for host in ("169.254.169.254", "192.0.0.192"):
+        with pytest.raises(ValidationError, match="link-local or cloud-metadata"):
+            validate_webhook_url(f"http://{host}/hook")
+
+
+@pytest.mark.django_db
+def test_a_webhook_to_a_loopback_receiver_is_never_posted_unless_allowed(settings):
+    """A row stored before the rule (or through the admin), delivered to a real receiver."""
+    from runs.tasks import deliver
+    from tests.test_alerts import Receiver, Status, pending_delivery
+
+    with Receiver() as receiver:
+        refused = pending_delivery(receiver.url)
+        assert deliver(refused.pk) is None
+        refused.refresh_from_db()
+        assert refused.status == Status.FAILED and "not a public address" in refused.error
+        assert receiver.requests == []
+
+        settings.GOLDPATH_WEBHOOK_ALLOWED_HOSTS = ["localhost"]
+        allowed = pending_delivery(receiver.url)
+        assert deliver(allowed.pk) is None
+        allowed.refresh_from_db()
+        assert allowed.status == Status.DELIVERED and len(receiver.requests) == 1
+
+
+EVENTS = {"on_verdict_change": "on", "enabled": "on"}
+
+
+@pytest.mark.django_db
+def test_a_webhook_name_that_resolves_to_loopback_is_refused_when_saved_and_when_delivered(resolver):
+    from dashboard.webhooks import WebhookForm
+    from runs.tasks import deliver
+    from tests.test_alerts import Status, pending_delivery
+
+    resolver["hooks.example.test"] = "127.0.0.1"
+    form = WebhookForm(data={"name": "ops", "url": "http://hooks.example.test/hook", "kind": "generic"} | EVENTS)
+    assert not form.is_valid()
+    assert "resolves to 127.0.0.1, not a public address" in form.errors["url"][0]
+    delivery = pending_delivery("http://hooks.example.test/hook")
+    assert deliver(delivery.pk) is None
+    delivery.refresh_from_db()
+    assert delivery.status == Status.FAILED and "resolves to 127.0.0.1, not a public address" in delivery.error
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://①⑥⑨.②⑤④.①⑥⑨.②⑤④/", "link-local or cloud-metadata"),
+        ("http://169。254。169。254/", "link-local or cloud-metadata"),
+        ("http://①⑨②.①⑥⑧.①.①/", "the address 192.168.1.1 written in other characters: write 192.168.1.1"),
+        ("http://８.８.８.８/", "the address 8.8.8.8 written in other characters"),
+        ("http://fd00:ec2::254/", "an IPv6 address goes in brackets"),
+        ("http://example.com:port/", "check the port"),
+    ],
+)
+def test_an_environment_host_no_connection_could_use_as_written_is_refused_when_saved(url, reason, db, no_dns):
+    """Issue 14's rerun (F11): these were saved and refused only when a run tried them."""
+    from dashboard.environments import EnvironmentForm
+
+    form = EnvironmentForm(data={"name": "odd", "base_url": url, "variables_text": ""})
+    assert not form.is_valid()
+    assert reason in form.errors["base_url"][0]
+
+
+def test_an_international_host_name_is_still_a_usable_environment_host(no_dns):
+    from runs.models import validate_probe_url
+
+    validate_probe_url("https://bücher.example/")
+    validate_probe_url("http://[fd00::1]:8080/")
+
+
+FULLWIDTH = {str(d): chr(0xFF10 + d) for d in range(10)}
+DOTS = [".", "\u3002", "\uff0e", "\uff61"]  # what IDNA reads as a dot
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(st.ip_addresses(v=4), st.data())
+def test_any_ipv4_address_in_fullwidth_digits_and_idna_dots_is_refused_when_saved(address, data):
+    from django.core.exceptions import ValidationError
+
+    from runs.models import validate_probe_url
+
+    digits = "".join(FULLWIDTH[c] if c.isdigit() and data.draw(st.booleans()) else c for c in str(address))
+    spelled = "".join(data.draw(st.sampled_from(DOTS)) if c == "." else c for c in digits)
+    assume(not spelled.isascii())
+    with pytest.raises(ValidationError, match=f"link-local or cloud-metadata|the address {address} written"):
+        validate_probe_url(f"http://{spelled}/")
