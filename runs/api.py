@@ -380,6 +380,8 @@ def rerun(
     "/runs/import",
     response={201: RunOut, 400: ErrorOut, 403: ErrorOut, 413: ErrorOut},
     summary="Import a JUnit XML or pytest-json-report file as a finished run",
+    description="The suite is stored under its slug, which is also its title, and made an import suite if new. "
+    "The environment must exist, unless the user may configure environments (DevOps): then it is created.",
 )
 def import_file(
     request: HttpRequest,

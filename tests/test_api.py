@@ -467,6 +467,7 @@ def test_it_queues_a_rerun_of_one_category(api, finished_run):
 
 
 def test_it_imports_a_junit_file_pytest_wrote(api, engineer, tmp_path):
+    EnvironmentFactory(name="ci")  # an Engineer imports into environments DevOps made
     response = api.post(
         f"{API}/runs/import", {"file": upload(pytest_junit(tmp_path)), "suite": "unit tests", "environment": "CI"}
     )
@@ -483,6 +484,7 @@ def test_it_imports_a_junit_file_pytest_wrote(api, engineer, tmp_path):
 
 
 def test_it_refuses_a_hostile_xml_file_and_stores_nothing(api):
+    EnvironmentFactory(name="ci")
     before = stored_rows()
     response = api.post(f"{API}/runs/import", {"file": upload(billion_laughs()), "suite": "unit", "environment": "ci"})
     assert response.status_code == 400

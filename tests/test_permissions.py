@@ -132,7 +132,7 @@ class World:
                 return {"data": {"scope": "all"}, "content_type": "application/json"}
             case "import_file":
                 upload = SimpleUploadedFile("junit.xml", JUNIT, content_type="application/xml")
-                return {"data": {"file": upload, "suite": "unit", "environment": "ci"}}
+                return {"data": {"file": upload, "suite": "unit", "environment": "staging"}}
             case "suite_file":
                 return {"data": {"file": SimpleUploadedFile("web.yaml", SUITE_FILE, content_type="application/yaml")}}
             case "environment_form":

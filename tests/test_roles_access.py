@@ -127,6 +127,7 @@ def upload(client: Client, key: str, suite: str = "unit-tests"):
 
 
 def test_a_retried_upload_with_its_idempotency_key_stores_the_file_once(engineer_api):
+    EnvironmentFactory(name="ci")
     first, again = upload(engineer_api, "build-417-junit"), upload(engineer_api, "build-417-junit")
     assert first.status_code == again.status_code == 201
     assert first.json()["id"] == again.json()["id"]
@@ -143,6 +144,7 @@ def test_a_retried_upload_with_its_idempotency_key_stores_the_file_once(engineer
 def test_two_uploads_racing_with_one_idempotency_key_store_one_run():
     """The second waits on the first's unique request key, then answers with its run."""
     user = user_with_role("Engineer", username="ci")
+    EnvironmentFactory(name="ci")
     clients = [Client(**bearer(user)) for _ in range(2)]
     with ThreadPoolExecutor(2) as pool:
         responses = list(pool.map(lambda client: upload(client, "twin"), clients))

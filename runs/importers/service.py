@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from probes.gcpause import cyclic_gc_paused
-from runs import history
+from runs import history, roles
 from runs.importers.cases import ByteStream, ImportedCase, ImportFailed, head_encoding
 from runs.importers.junit import parse_junit
 from runs.importers.pytest_json import parse_pytest_json
@@ -67,8 +67,29 @@ def detect_format(stream: IO[bytes]) -> str:
 
 
 def stored_names(suite_name: str, environment_name: str) -> tuple[str, str]:
-    """The suite and environment names an import of these stores under."""
+    """The suite and environment names an import of these stores under: ASCII slugs, so a name
+    spelt with lookalike letters (a Cyrillic a in "Golden path") is no lookalike once stored."""
     return slugify(suite_name)[:64], slugify(environment_name)[:64]
+
+
+def may_create_environment(user: User | None) -> bool:
+    """Whether an import may name an environment that does not exist yet, and so create it:
+    only who may configure environments, and the command line (no user: the operator)."""
+    return user is None or roles.can(user, roles.CONFIGURE)
+
+
+def import_environment(name: str, user: User | None) -> Environment:
+    """The environment ``name`` that ``user``'s import goes to; created (with no URL) only if
+    they may create one."""
+    environment = Environment.objects.filter(name=name).first()
+    if environment is not None:
+        return environment
+    if not may_create_environment(user):
+        raise ImportFailed(
+            f"no environment named {name!r}: DevOps create it on the Environments page (or import once as DevOps)"
+        )
+    environment, _ = Environment.objects.get_or_create(name=name, defaults={"base_url": ""})
+    return environment
 
 
 @cyclic_gc_paused()
@@ -95,8 +116,9 @@ def import_results(
     cases = PARSERS[fmt](limited)
     rules = history.active_rules()
     with transaction.atomic():
+        # Titled by its slug, never the text given: no import suite can look like another.
         suite, _ = Suite.objects.get_or_create(
-            name=suite_slug, defaults={"title": suite_name[:200], "origin": Suite.Origin.IMPORT}
+            name=suite_slug, defaults={"title": suite_slug, "origin": Suite.Origin.IMPORT}
         )
         if suite.origin != Suite.Origin.IMPORT:
             raise ImportFailed(
@@ -108,7 +130,7 @@ def import_results(
         # committed, then matches what it created (PostgreSQL; SQLite has one writer anyway).
         # NO KEY: rows that merely refer to the suite (its runs) are not held up.
         Suite.objects.select_for_update(no_key=True).filter(pk=suite.pk).values_list("pk").get()
-        environment, _ = Environment.objects.get_or_create(name=env_slug, defaults={"base_url": ""})
+        environment = import_environment(env_slug, user)
         run = start_imported_run(suite, environment, user, request_key)
         writer = ImportWriter(suite, run, rules)
         while batch := list(islice(cases, BATCH)):

@@ -14,8 +14,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file")
-        parser.add_argument("--suite", required=True, help="Suite name (created if new)")
-        parser.add_argument("--env", required=True, help="Environment name (created if new)")
+        parser.add_argument(
+            "--suite", required=True, help="Suite name, stored as its slug, which is also its title (created if new)"
+        )
+        parser.add_argument(
+            "--env",
+            required=True,
+            help="Environment name (created if new: the command line may, as DevOps may; an API upload by an "
+            "Engineer needs an existing one)",
+        )
         parser.add_argument("--format", choices=["auto", *PARSERS], default="auto")
         parser.add_argument("--json", action="store_true", help="Print the run as one JSON object (as run_suite)")
 
