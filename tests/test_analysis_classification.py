@@ -3,7 +3,6 @@ message of an imported result. Pure functions, no database; the engine's real fa
 classified in test_probes.py."""
 
 import io
-import time
 from collections import Counter
 from functools import partial
 
@@ -221,15 +220,6 @@ def test_a_regex_whose_words_are_there_runs_once_on_the_excerpt(searched):
     message = "a limit " + adversarial(1)  # ' limit' and 'over the ' both present: the regex decides
     assert classify(message, None, [OVER_A_LIMIT]) == UNCLASSIFIED
     assert searched == [MESSAGE_EXCERPT]
-
-
-def test_a_thousand_adversarial_failures_are_classified_well_under_a_second():
-    rules = [OVER_A_LIMIT, *BUILTIN_RULES]
-    messages = [adversarial(i) for i in range(1_000)]
-    started = time.perf_counter()
-    classes = {classify(message, None, rules) for message in messages}
-    assert classes == {UNCLASSIFIED}
-    assert time.perf_counter() - started < 1.0  # ~0.1 s; over 1 s when every regex ran on every excerpt
 
 
 def test_the_words_a_regex_needs_are_found_in_any_case():
