@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from runs.models import Measurement, Result, Run, RunStatus
+from runs.state import standings
 from runs.trends import TrendFilter, finished_runs, mrr_series, pass_rate_series
 from tests.factories import ResultFactory, RunFactory
 
@@ -24,12 +25,18 @@ def finished(created, passed: int, total: int = 4):
     return run
 
 
+def trends(filters: TrendFilter) -> tuple[list[dict], list[dict]]:
+    """The pass-rate and MRR series, the MRR read through each run's standing."""
+    runs = finished_runs(filters)
+    return pass_rate_series(runs), mrr_series(runs, standings(runs))
+
+
 def test_it_prunes_old_results_and_keeps_the_trends():
     now = timezone.now()
     old = finished(now - timedelta(days=120), passed=1)
     recent = finished(now - timedelta(days=5), passed=4)
     filters = TrendFilter(days=365)
-    before = (pass_rate_series(finished_runs(filters)), mrr_series(finished_runs(filters)))
+    before = trends(filters)
 
     call_command("prune_runs", "--older-than", "90d", stdout=StringIO())
 
@@ -38,7 +45,7 @@ def test_it_prunes_old_results_and_keeps_the_trends():
     old.refresh_from_db()
     assert old.results_pruned_at is not None and (old.passed, old.total) == (1, 4)
     assert Measurement.objects.filter(run=old).exists()
-    assert (pass_rate_series(finished_runs(filters)), mrr_series(finished_runs(filters))) == before
+    assert trends(filters) == before
 
 
 def test_a_dry_run_removes_nothing():
