@@ -35,12 +35,13 @@ from pydantic import Field
 from probes.suite.loader import MAX_SUITE_BYTES, SuiteFileError
 from runs import history, roles, tokens
 from runs.analysis.flakiness import flip_rate
+from runs.analysis.standing import Standing
 from runs.importers.cases import ImportFailed
-from runs.importers.service import FileTooLarge, import_results, stored_names
+from runs.importers.service import FileTooLarge, ImportTooSlow, import_results, stored_names
 from runs.models import Category, Environment, Run, RunStatus, Suite, SuiteVersion, TestCase, Verdict
-from runs.reporting import build_report, report_json
+from runs.reporting import build_report, report_json, standing_json
 from runs.services import DispatchError, NothingToRerun, NotRunnable, QueueFull, create_rerun, create_run
-from runs.state import latest_states
+from runs.state import latest_states, standings
 from runs.suites import SuiteRefused, load_suite_text
 
 NO_ROLE = "Your account has no role yet; ask an administrator to give you one (Manager, DevOps or Engineer)."
@@ -165,6 +166,14 @@ class ErrorOut(Schema):
     detail: str
 
 
+class StandingOut(Schema):
+    key: str = Field(description="unreachable, pass-mocked, pass, partial-success or fail")
+    label: str = Field(description="as the pages print it: COULD NOT REACH, PASS · mocked?, or the verdict")
+    reached: bool = Field(description="false: every check failed before any response; revenue not assessed")
+    realness: str = Field(description="real, suspect or not assessed (imports: their tests never touched the network)")
+    notes: list[str]
+
+
 class RunOut(Schema):
     id: int
     url: str
@@ -185,7 +194,8 @@ class RunOut(Schema):
     failed: int
     errors: int
     skipped: int
-    mrr_at_risk: int
+    mrr_at_risk: int | None = Field(description="null when not assessed: the probes never reached the service")
+    standing: StandingOut | None = Field(description="how the finished run reads on every page; null before a verdict")
     realness_score: float | None
     mock_count: int
     status_message: str
@@ -250,7 +260,18 @@ def _require(request: HttpRequest, action: str) -> User:
     return user
 
 
+def runs_out(runs: list[Run]) -> list[dict[str, Any]]:
+    """Runs as the API gives them, each with its standing (one query at most for all)."""
+    by_run = standings(run for run in runs if run.verdict)
+    return [_run_out(run, by_run.get(run.pk)) for run in runs]
+
+
 def run_out(run: Run) -> dict[str, Any]:
+    (out,) = runs_out([run])
+    return out
+
+
+def _run_out(run: Run, standing: Standing | None) -> dict[str, Any]:
     return {
         "id": run.pk,
         "url": f"{settings.SITE_URL}{run.get_absolute_url()}",
@@ -271,7 +292,8 @@ def run_out(run: Run) -> dict[str, Any]:
         "failed": run.failed,
         "errors": run.errors,
         "skipped": run.skipped,
-        "mrr_at_risk": run.mrr_at_risk,
+        "mrr_at_risk": run.mrr_at_risk if standing is None or standing.reached else None,
+        "standing": standing_json(standing),
         "realness_score": run.realness_score,
         "mock_count": run.mock_count,
         "status_message": run.status_message,
@@ -297,7 +319,7 @@ def list_runs(request: HttpRequest, filters: Query[RunFilters]) -> dict[str, Any
         "count": runs.count(),
         "limit": filters.limit,
         "offset": filters.offset,
-        "items": [run_out(r) for r in page],
+        "items": runs_out(list(page)),
     }
 
 
@@ -403,11 +425,17 @@ def import_file(
     assert file.file is not None, "Django's upload handlers give every uploaded file its file"
     try:
         run = import_results(
-            file.file, suite_name=suite, environment_name=environment, fmt=format, user=user, request_key=key
+            file.file,
+            suite_name=suite,
+            environment_name=environment,
+            fmt=format,
+            user=user,
+            request_key=key,
+            time_limit_s=settings.GOLDPATH_WEB_IMPORT_SECONDS,
         )
 
-    except FileTooLarge as exc:
-        raise HttpError(413, str(exc)) from None
+    except (FileTooLarge, ImportTooSlow) as exc:
+        raise HttpError(413, f"{exc}; nothing was imported") from None
     except ImportFailed as exc:
         raise HttpError(400, f"{exc}; nothing was imported") from None
     except IntegrityError:  # a twin upload with the same key stored its run first

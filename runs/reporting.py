@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from runs import history
 from runs.analysis.categories import CategoryRow, category_table
@@ -14,7 +14,9 @@ from runs.analysis.facts import FAILING, PASSED, MetricFacts, ResultFacts
 from runs.analysis.mock import INDICATOR_LABELS, Realness, realness
 from runs.analysis.mrr import MrrAtRisk, mrr_at_risk
 from runs.analysis.patterns import Pattern, failure_patterns
+from runs.analysis.standing import NOT_ASSESSED, Standing
 from runs.models import Category, Measurement, Result, Run, TestCase
+from runs.state import standing_of
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,11 @@ class RunReport:
     patterns: list[FailureClassRow]
     mrr: MrrAtRisk
     realness: Realness
+    standing: Standing | None  # how the finished run reads on every summary; None before a verdict
     flaky: dict[int, float] = field(default_factory=dict)  # test case id → flip rate
+
+    # Why an import's realness is not assessed, wherever a report names its realness.
+    NOT_ASSESSED_BECAUSE: ClassVar[str] = "imported results — they never touched the network from Goldpath"
 
     @property
     def passing(self) -> list[Result]:
@@ -188,6 +194,20 @@ class RunReport:
     @property
     def run_indicators(self) -> list[str]:
         return [describe_run_flag(flag) for flag in self.run.mock_flags]
+
+    @property
+    def realness_verdict(self) -> str:
+        """REAL, SUSPECT or "not assessed", as the run's standing reads it (realness_of: any
+        mock indicator makes a probe run suspect, an import's realness is not assessed); the
+        evidence's own verdict while the run has none."""
+        if self.standing is None:
+            return self.realness.verdict
+        return NOT_ASSESSED if self.standing.realness == NOT_ASSESSED else self.standing.realness.upper()
+
+    @property
+    def mrr_assessed(self) -> bool:
+        """False when the probes never reached the service: its revenue was not assessed."""
+        return self.standing is None or self.standing.reached
 
 
 def describe_run_flag(flag: dict[str, Any]) -> str:
@@ -231,12 +251,31 @@ def build_report(run: Run) -> RunReport:
         patterns=_pattern_rows(run, failure_patterns(facts, history.class_labels())),
         mrr=mrr_at_risk(facts, tag_mrr(ran, tags)),
         realness=realness(facts),
+        standing=standing_of(run, ((r.outcome, r.failure_class) for r in results)) if run.verdict else None,
         flaky=history.flaky_test_cases(run) if run.is_done else {},
     )
 
 
+def standing_json(standing: Standing | None) -> dict[str, Any] | None:
+    """A run's standing as the API and the JSON export give it: ``key`` (unreachable,
+    pass-mocked, pass, partial-success or fail), ``label`` as the pages print it, whether the
+    probes reached the service, realness (real, suspect, not assessed) and the notes the
+    pages add (could not reach …, N mock indicators, realness not assessed …)."""
+    if standing is None:
+        return None
+    notes = [standing.unreachable_note, standing.mock_note, standing.realness_note]
+    return {
+        "key": standing.key,
+        "label": standing.label,
+        "reached": standing.reached,
+        "realness": standing.realness,
+        "notes": [note for note in notes if note],
+    }
+
+
 def report_json(report: RunReport) -> dict[str, Any]:
-    """The `run_suite --json` shape."""
+    """The `run_suite --json` shape (the JSON export's, the API's run). ``mrr_at_risk`` is
+    null for a run whose probes never reached the service: its revenue was not assessed."""
     run = report.run
     flaky_names = {r.test_case_id: r.test_case.name for r in report.results}
     return {
@@ -258,12 +297,15 @@ def report_json(report: RunReport) -> dict[str, Any]:
         "failed": run.failed + run.errors,
         "skipped": run.skipped,
         "duration_s": run.duration_s,
+        "standing": standing_json(report.standing),
         "mrr_in_scope": report.mrr.in_scope,
         "mrr_at_risk": {
             "total": report.mrr.total,
             "at_risk": [asdict(a) for a in report.mrr.at_risk],
             "working": [asdict(a) for a in report.mrr.working],
-        },
+        }
+        if report.mrr_assessed
+        else None,
         "critical_metrics": [
             {"name": m.name, "passed": m.passed, "total": m.total, "ok": m.ok, "detail": m.detail}
             for m in report.critical_metrics
@@ -293,7 +335,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
         },
         "realness": {
             "score": report.realness.score,
-            "verdict": report.realness.verdict,
+            "verdict": report.realness_verdict,
             "confirmed": report.realness.confirmed,
             "missing": report.realness.missing,
         },

@@ -230,7 +230,8 @@ def test_exports_conclude_alike_could_not_reach_and_not_assessed(golden):
     with SUREFIRE.open("rb") as junit:
         imported = import_results(junit, suite_name="unit-tests", environment_name="ci")
     said = conclusion(build_report(imported))
-    assert "Realness not assessed: imported results never touched the network." in said and "Caution" not in said
+    imported_said = "Realness: not assessed (imported results — they never touched the network from Goldpath)."
+    assert imported_said in said and "Caution" not in said
     mocked = finished(golden, "mocked", ALL_PASS, verdict=Verdict.PASS, mock_count=8, realness_score=0.3)
     assert "Caution: the evidence does not show real network traffic" in conclusion(build_report(mocked))
 

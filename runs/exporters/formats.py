@@ -14,18 +14,16 @@ from xml.etree import ElementTree as ET
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from runs.analysis.standing import SUSPECT
+from runs.analysis.standing import NOT_ASSESSED, SUSPECT
 from runs.models import Run
 from runs.notes import notes_with_history
 from runs.reporting import RunReport, build_report, report_json
-from runs.state import standing_of
 
 
 def conclusion(report: RunReport) -> str:
-    run = report.run
-    if not run.verdict:
+    run, standing = report.run, report.standing
+    if standing is None:
         return f"The run ended with status {run.status}: {run.status_message or 'no results'}."
-    standing = standing_of(run, ((r.outcome, r.failure_class) for r in report.results))
     text = f"{run.verdict}: {run.passed} of {run.total} checks passed."
     if not standing.reached:
         text += f" The probes {standing.unreachable_note}."
@@ -44,7 +42,7 @@ def conclusion(report: RunReport) -> str:
     if standing.realness == SUSPECT:
         text += " Caution: the evidence does not show real network traffic for much of this run."
     elif standing.imported:
-        text += " Realness not assessed: imported results never touched the network."
+        text += f" Realness: {NOT_ASSESSED} ({report.NOT_ASSESSED_BECAUSE})."
     return text
 
 
