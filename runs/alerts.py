@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -19,34 +19,47 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from runs.models import Run, RunStatus, Webhook, WebhookDelivery
+from runs.reporting import standing_json
+from runs.state import SuiteState, standings
 
 logger = logging.getLogger(__name__)
 
-VERDICT_CHANGED, MRR_ROSE, TEST = "verdict-changed", "mrr-rose", "test"
-EVENT_FLAGS = {VERDICT_CHANGED: "on_verdict_change", MRR_ROSE: "on_mrr_rise"}
+VERDICT_CHANGED, MRR_ROSE, UNREACHABLE, TEST = "verdict-changed", "mrr-rose", "unreachable", "test"
+# A run that could not reach its service changes how the suite stands there: the webhooks
+# that hear of verdict changes hear of it.
+EVENT_FLAGS = {VERDICT_CHANGED: "on_verdict_change", MRR_ROSE: "on_mrr_rise", UNREACHABLE: "on_verdict_change"}
 MAX_ATTEMPTS = 5
 BACKOFF_FACTOR = 3  # 10 s, 30 s, 90 s, 270 s with the default base
 MAX_RETRY_DELAY_S = 3600.0
 
 
-class RunLike(Protocol):
-    verdict: str
-    mrr_at_risk: int
-    scope: str
-
-
-def decide(run: RunLike, previous: RunLike | None) -> list[str]:
+def decide(state: SuiteState, previous: SuiteState | None) -> list[str]:
     """The events a finished run raises against the previous finished full-suite run of the
-    same environment and suite. A scoped rerun says little about the environment, and the
-    first run ever has nothing to change from: neither alerts."""
-    if run.scope != Run.Scope.ALL or previous is None:
+    same environment and suite, each read as it stands (runs.analysis.standing). A scoped
+    rerun says little about the environment, and the first run ever has nothing to change
+    from: neither alerts.
+
+    A run whose probes reached nothing raises ``unreachable`` when the one before reached the
+    service (once per outage), and never an MRR rise: its revenue was not assessed. The
+    first run that reaches the service again changed from COULD NOT REACH; its MRR at risk
+    has no assessed figure to rise from."""
+    if state.run.scope != Run.Scope.ALL or previous is None:
         return []
+    if not state.standing.reached:
+        return [UNREACHABLE] if previous.standing.reached else []
     events = []
-    if run.verdict and previous.verdict and run.verdict != previous.verdict:
+    before = previous.run.verdict if previous.standing.reached else previous.standing.label
+    if state.run.verdict and before and state.run.verdict != before:
         events.append(VERDICT_CHANGED)
-    if run.mrr_at_risk > previous.mrr_at_risk:
+    if previous.mrr_at_risk is not None and state.run.mrr_at_risk > previous.mrr_at_risk:
         events.append(MRR_ROSE)
     return events
+
+
+def with_standings(run: Run, previous: Run | None) -> tuple[SuiteState, SuiteState | None]:
+    """The run and the one before it with their standings (one query at most)."""
+    by_run = standings([r for r in (run, previous) if r is not None])
+    return SuiteState(run, by_run[run.pk]), SuiteState(previous, by_run[previous.pk]) if previous else None
 
 
 def wants(webhook: Webhook, run: Run | None, event: str) -> bool:
@@ -69,19 +82,29 @@ def _money(dollars: int | None) -> str:
     return f"${dollars or 0:,}"
 
 
-def run_facts(run: Run | None, previous: RunLike | None) -> dict[str, Any] | None:
-    if run is None:
+def _at_risk(dollars: int | None) -> str:
+    """ "$550,000 MRR at risk", or "revenue not assessed" for a run that reached nothing."""
+    return "revenue not assessed" if dollars is None else f"{_money(dollars)} MRR at risk"
+
+
+def run_facts(state: SuiteState | None, previous: SuiteState | None) -> dict[str, Any] | None:
+    """What an alert says of a run: its verdict and standing, and the previous run's; MRR at
+    risk is null where it was not assessed (the probes never reached the service)."""
+    if state is None:
         return None
+    run = state.run
     return {
         "id": run.pk,
         "url": settings.SITE_URL + run.get_absolute_url(),
         "suite": run.suite.name,
         "environment": run.environment.name,
         "verdict": run.verdict,
-        "previous_verdict": previous.verdict if previous else None,
+        "previous_verdict": previous.run.verdict if previous else None,
+        "standing": standing_json(state.standing),
+        "previous_standing": standing_json(previous.standing) if previous else None,
         "passed": run.passed,
         "total": run.total,
-        "mrr_at_risk": run.mrr_at_risk,
+        "mrr_at_risk": state.mrr_at_risk,
         "previous_mrr_at_risk": previous.mrr_at_risk if previous else None,
     }
 
@@ -90,20 +113,28 @@ def summary(event: str, facts: dict[str, Any] | None, webhook_name: str = "") ->
     """One plain sentence a manager can read."""
     if event == TEST:
         about = (
-            f" The latest run of {facts['suite']} on {facts['environment']} was {facts['verdict']}." if facts else ""
+            f" The latest run of {facts['suite']} on {facts['environment']} was {facts['standing']['label']}."
+            if facts
+            else ""
         )
         return f"Test alert from Goldpath for the webhook “{webhook_name}”: this is what alerts look like.{about}"
     assert facts is not None
     where = f"{facts['suite']} on {facts['environment']}"
     tally = f"{facts['passed']} of {facts['total']} checks passed"
+    standing, previous = facts["standing"], facts["previous_standing"] or {}
+    if event == UNREACHABLE:
+        return (
+            f"The probes of {where} {standing['notes'][0]} (run #{facts['id']}; the run before was "
+            f"{previous.get('label')})."
+        )
     if event == VERDICT_CHANGED:
         return (
-            f"{where} went from {facts['previous_verdict']} to {facts['verdict']} in run #{facts['id']}: "
-            f"{tally}, {_money(facts['mrr_at_risk'])} MRR at risk."
+            f"{where} went from {previous.get('label')} to {standing['label']} in run #{facts['id']}: "
+            f"{tally}, {_at_risk(facts['mrr_at_risk'])}."
         )
     return (
         f"MRR at risk for {where} rose from {_money(facts['previous_mrr_at_risk'])} "
-        f"to {_money(facts['mrr_at_risk'])} in run #{facts['id']} ({facts['verdict']}, {tally})."
+        f"to {_money(facts['mrr_at_risk'])} in run #{facts['id']} ({standing['label']}, {tally})."
     )
 
 
@@ -115,7 +146,12 @@ def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-TITLES = {VERDICT_CHANGED: "Verdict changed", MRR_ROSE: "MRR at risk rose", TEST: "Test alert"}
+TITLES = {
+    VERDICT_CHANGED: "Verdict changed",
+    MRR_ROSE: "MRR at risk rose",
+    UNREACHABLE: "Could not reach the service",
+    TEST: "Test alert",
+}
 
 
 def slack_payload(event: str, facts: dict[str, Any] | None, text: str) -> dict[str, Any]:
@@ -132,8 +168,8 @@ def slack_payload(event: str, facts: dict[str, Any] | None, text: str) -> dict[s
                     {
                         "type": "mrkdwn",
                         "text": _slack_escape(
-                            f"{facts['environment']} · {facts['suite']} · {facts['verdict']} · "
-                            f"{facts['passed']}/{facts['total']} passed · {_money(facts['mrr_at_risk'])} MRR at risk"
+                            f"{facts['environment']} · {facts['suite']} · {facts['standing']['label']} · "
+                            f"{facts['passed']}/{facts['total']} passed · {_at_risk(facts['mrr_at_risk'])}"
                         ),
                     }
                 ],
@@ -143,9 +179,9 @@ def slack_payload(event: str, facts: dict[str, Any] | None, text: str) -> dict[s
 
 
 def build_payload(
-    kind: str, event: str, run: Run | None, previous: RunLike | None, webhook_name: str = ""
+    kind: str, event: str, state: SuiteState | None, previous: SuiteState | None, webhook_name: str = ""
 ) -> dict[str, Any]:
-    facts = run_facts(run, previous)
+    facts = run_facts(state, previous)
     text = summary(event, facts, webhook_name)
     build = slack_payload if kind == Webhook.Kind.SLACK else generic_payload
     return build(event, facts, text)
@@ -186,8 +222,8 @@ def run_finished(run_id: int) -> list[int]:
         run = Run.objects.select_related("environment", "suite").filter(pk=run_id, status=RunStatus.FINISHED).first()
         if run is None:
             return created
-        previous = previous_run(run)
-        events = decide(run, previous)
+        state, previous = with_standings(run, previous_run(run))
+        events = decide(state, previous)
         if not events:
             return created
         webhooks = list(Webhook.objects.filter(enabled=True))
@@ -199,7 +235,7 @@ def run_finished(run_id: int) -> list[int]:
                             webhook=webhook,
                             run=run,
                             event=event,
-                            payload=build_payload(webhook.kind, event, run, previous),
+                            payload=build_payload(webhook.kind, event, state, previous),
                         )
                 except IntegrityError:
                     continue  # already decided for this run
@@ -222,12 +258,13 @@ def latest_run_for(webhook: Webhook) -> Run | None:
 def send_test(webhook: Webhook) -> WebhookDelivery:
     """Queue a test alert about the latest run the webhook would hear of (if any)."""
     run = latest_run_for(webhook)
+    state, previous = with_standings(run, previous_run(run)) if run else (None, None)
     with transaction.atomic():
         delivery = WebhookDelivery.objects.create(
             webhook=webhook,
             run=run,
             event=TEST,
-            payload=build_payload(webhook.kind, TEST, run, previous_run(run) if run else None, webhook.name),
+            payload=build_payload(webhook.kind, TEST, state, previous, webhook.name),
         )
         transaction.on_commit(lambda: queue_delivery(delivery.pk))
     return delivery

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from runs import alerts
+from runs.analysis.standing import run_standing
 from runs.models import (
     Environment,
     ImpactTag,
@@ -28,6 +29,7 @@ from runs.models import (
     validate_webhook_url,
 )
 from runs.services import finish_run
+from runs.state import SuiteState
 from runs.tasks import IN_FLIGHT, deliver, deliver_webhook
 from tests.factories import CategoryFactory, EnvironmentFactory, ResultFactory, RunFactory, SuiteFactory, UserFactory
 from tests.factories import TestCaseFactory as CheckFactory
@@ -106,8 +108,17 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}{SECRET_PATH}"
 
 
-def state(verdict: str, mrr: int = 0, scope: str = Run.Scope.ALL) -> Run:
-    return Run(verdict=verdict, mrr_at_risk=mrr, scope=scope)
+REFUSED = [("failed", "connection-refused")]  # every check ended before any response
+
+
+def state(verdict: str, mrr: int = 0, scope: str = Run.Scope.ALL, outcomes=(("passed", ""),)) -> SuiteState:
+    """A finished run as alerts read it: with its standing (``outcomes``: its results'
+    outcome and failure class)."""
+    run = Run(verdict=verdict, mrr_at_risk=mrr, scope=scope, base_url="http://staging.example.com")
+    standing = run_standing(
+        verdict=verdict, base_url=run.base_url, imported=False, outcomes=outcomes, realness_score=0.9, mock_count=0
+    )
+    return SuiteState(run, standing)
 
 
 def pending_delivery(url: str, payload: dict | None = None) -> WebhookDelivery:
@@ -143,6 +154,28 @@ def test_a_scoped_rerun_never_alerts():
     assert alerts.decide(rerun, state("PASS")) == []
 
 
+def test_a_run_that_reached_nothing_is_unreachable_never_an_mrr_rise():
+    """A mistyped URL fails every check before any response: its stored MRR at risk (every
+    capability) is not news of broken features, and the outage is said once."""
+    typo = state("FAIL", 670_000, outcomes=REFUSED)
+    assert alerts.decide(typo, state("PASS", 0)) == [alerts.UNREACHABLE]
+    assert alerts.decide(typo, state("FAIL", 550_000)) == [alerts.UNREACHABLE]
+    assert alerts.decide(typo, state("FAIL", 670_000, outcomes=REFUSED)) == []  # still down: said already
+
+
+def test_the_first_run_that_reaches_the_service_again_changed_from_could_not_reach():
+    down = state("FAIL", 670_000, outcomes=REFUSED)
+    assert alerts.decide(state("FAIL", 550_000), down) == [alerts.VERDICT_CHANGED]
+    assert alerts.decide(state("PASS"), down) == [alerts.VERDICT_CHANGED]
+
+
+def test_unreachable_alerts_go_to_the_webhooks_that_hear_of_verdict_changes():
+    run = Run(environment_id=1, suite_id=2)
+    verdicts_only = Webhook(name="verdicts", on_mrr_rise=False)
+    mrr_only = Webhook(name="money", on_verdict_change=False)
+    assert alerts.matching_webhooks([verdicts_only, mrr_only], run, alerts.UNREACHABLE) == [verdicts_only]
+
+
 def test_webhooks_match_by_enabled_filters_and_event_flags():
     run = Run(environment_id=1, suite_id=2)
     everything = Webhook(name="all")
@@ -169,8 +202,17 @@ def changed_run():
         passed=9,
         total=12,
         mrr_at_risk=550_000,
+        base_url="http://staging.example.com",
     )
-    return run, state("PASS", 0)
+    standing = run_standing(
+        verdict=run.verdict,
+        base_url=run.base_url,
+        imported=False,
+        outcomes=[("passed", ""), ("failed", "ws-closed-1000-after-send")],
+        realness_score=0.9,
+        mock_count=0,
+    )
+    return SuiteState(run, standing), state("PASS", 0)
 
 
 def test_the_generic_payload_says_what_changed_with_a_link(changed_run, settings):
@@ -185,6 +227,14 @@ def test_the_generic_payload_says_what_changed_with_a_link(changed_run, settings
             "environment": "staging",
             "verdict": "PARTIAL SUCCESS",
             "previous_verdict": "PASS",
+            "standing": {
+                "key": "partial-success",
+                "label": "PARTIAL SUCCESS",
+                "reached": True,
+                "realness": "real",
+                "notes": [],
+            },
+            "previous_standing": {"key": "pass", "label": "PASS", "reached": True, "realness": "real", "notes": []},
             "passed": 9,
             "total": 12,
             "mrr_at_risk": 550_000,
@@ -302,6 +352,33 @@ def test_it_stores_one_delivery_per_webhook_and_event_when_the_verdict_changes(g
     assert mrr_only.deliveries.get().status == Status.PENDING
     assert alerts.run_finished(run.pk) == []  # asked twice: nothing more
     assert WebhookDelivery.objects.count() == 3
+
+
+def test_a_run_that_reached_nothing_stores_an_unreachable_alert_and_no_mrr_rise(golden):
+    """Every check refused: the run keeps the MRR of every capability whose checks failed,
+    which rose from $0, but its revenue was not assessed — the alert says it could not reach."""
+    Webhook.objects.create(name="all", url="http://127.0.0.1:9/a")
+    Webhook.objects.create(name="slack", url="http://127.0.0.1:9/b", kind=Webhook.Kind.SLACK)
+    golden()
+    run = RunFactory(suite=golden.suite, environment=golden.environment, status=RunStatus.RUNNING)
+    for check in golden.suite.test_cases.all():
+        ResultFactory(run=run, test_case=check, outcome="failed", failure_class="connection-refused")
+    finish_run(run)
+    run.refresh_from_db()
+    assert run.mrr_at_risk == 550_000  # as stored with the run
+    created = alerts.run_finished(run.pk)
+    rows = WebhookDelivery.objects.filter(pk__in=created)
+    assert sorted(rows.values_list("webhook__name", "event")) == [("all", "unreachable"), ("slack", "unreachable")]
+    generic = rows.get(webhook__name="all").payload
+    assert (generic["run"]["mrr_at_risk"], generic["run"]["previous_mrr_at_risk"]) == (None, 0)
+    assert (generic["run"]["standing"]["key"], generic["run"]["standing"]["reached"]) == ("unreachable", False)
+    assert generic["summary"] == (
+        f"The probes of golden-path on staging could not reach {run.base_url} — configuration or outage, "
+        f"revenue not assessed (run #{run.pk}; the run before was PASS · mocked?)."
+    )
+    slack = rows.get(webhook__name="slack").payload
+    assert slack["blocks"][0]["text"]["text"].startswith("*Could not reach the service*")
+    assert slack["blocks"][1]["elements"][0]["text"].endswith("COULD NOT REACH · 0/2 passed · revenue not assessed")
 
 
 def test_a_scoped_rerun_stores_no_delivery(golden):
@@ -532,7 +609,8 @@ def test_a_verdict_change_reaches_the_receiver_through_the_worker(celery_worker,
     assert payload["run"]["id"] == run.pk
     assert (payload["run"]["previous_verdict"], payload["run"]["verdict"]) == ("PASS", "PARTIAL SUCCESS")
     assert (payload["run"]["passed"], payload["run"]["total"]) == (1, 2)
-    assert payload["summary"].startswith("golden-path on staging went from PASS to PARTIAL SUCCESS")
+    # These results carry no network evidence: the pass reads "mocked?", as on every page.
+    assert payload["summary"].startswith("golden-path on staging went from PASS · mocked? to PARTIAL SUCCESS")
     logged = f"delivery {delivery.pk} verdict-changed: delivered"
     while logged not in celery_worker.log_path.read_text() and time.monotonic() < deadline:
         time.sleep(0.1)
