@@ -27,6 +27,14 @@ class OverviewRow:
         return self.state.run if self.state else None
 
     @property
+    def imported_note(self) -> str:
+        """Run.IMPORTED_NOTE for a suite whose results come from CI files (its latest run's
+        standing says so; before any finished run, the suite's origin), so that an import
+        named like a probe suite never passes for it; "" for a probe suite."""
+        imported = self.state.standing.imported if self.state else self.suite.origin == Suite.Origin.IMPORT
+        return Run.IMPORTED_NOTE if imported else ""
+
+    @property
     def not_runnable(self) -> str | None:
         return not_runnable_reason(self.suite)
 

@@ -472,6 +472,17 @@ def mrr_series(runs: list[Run], by_run: Mapping[int, Standing], since: datetime 
     return _per_environment(charted, {"y": lambda r: totals[r.pk]})
 
 
+def business_headline(risks: list[EnvironmentRisk]) -> str:
+    """The headline over the environments' exposures (runs.analysis.standing.headline), then
+    how many look mocked: a revenue-carrying suite's latest run there reached the service
+    with its realness in doubt, so "nothing at risk" is not proven there."""
+    text = headline([risk.exposure for risk in risks])
+    mocked = sum(1 for risk in risks if risk.in_doubt)
+    if not mocked:
+        return text
+    return f"{text} · {mocked} environment{' looks' if mocked == 1 else 's look'} mocked"
+
+
 def business_data(days: int | None = DEFAULT_DAYS, now: datetime | None = None) -> dict:
     """Everything the business page shows, in 10 queries at most.
 
@@ -515,7 +526,7 @@ def business_data(days: int | None = DEFAULT_DAYS, now: datetime | None = None) 
     ]
     return {
         "risks": risks,
-        "headline": headline([risk.exposure for risk in risks]),
+        "headline": business_headline(risks),
         "total_at_risk": sum(risk.mrr_at_risk or 0 for risk in risks),
         "any_at_risk": any(risk.at_risk for risk in risks),
         "any_unreachable": any(risk.unreachable for risk in risks),
