@@ -1,17 +1,18 @@
-"""Pages that change something: start a run, rerun, write notes. POST only, role-checked."""
+"""Pages that change something: start a run, rerun, write notes. Role-checked, and POST only
+but for a note's page, which shows the note and its history beside the form that edits it."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard.forms import NoteForm, RerunForm, RunNowForm
 from runs import notes, roles, tokens
-from runs.models import Note, Run, RunStatus
+from runs.models import Run, RunStatus
 from runs.services import DispatchError, NothingToRerun, NotRunnable, QueueFull, create_rerun, create_run
 
 
@@ -75,27 +76,41 @@ def rerun(request: roles.LoggedInRequest, run_id: int) -> HttpResponse:
 def add_note(request: roles.LoggedInRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(Run, pk=run_id)
     form = NoteForm(request.POST)
-    if form.is_valid():
-        notes.add_note(run, request.user, form.cleaned_data["body"])
-        messages.success(request, "Note added.")
+    if not form.is_valid():
+        messages.error(request, form.error_text())
     else:
-        messages.error(request, "A note needs some text.")
+        try:
+            notes.add_note(run, request.user, form.cleaned_data["body"])
+            messages.success(request, "Note added.")
+        except notes.NoteRefused as exc:
+            messages.error(request, str(exc))
     return redirect(f"{run.get_absolute_url()}#notes")
 
 
-@require_POST
-@roles.permission_required(roles.NOTES)
+@require_http_methods(["GET", "POST"])
+@login_required
 def edit_note(request: roles.LoggedInRequest, note_id: int) -> HttpResponse:
-    note = get_object_or_404(Note.objects.select_related("run"), pk=note_id)
-    if not roles.may_edit_note(request.user, note):
-        raise PermissionDenied("You may edit only your own notes.")
-    form = NoteForm(request.POST)
-    if form.is_valid():
-        notes.edit_note(note, request.user, form.cleaned_data["body"])
-        messages.success(request, "Note saved.")
-    else:
-        messages.error(request, "A note needs some text.")
-    return redirect(f"{note.run.get_absolute_url()}#notes")
+    """A note's own page: the note, its newest versions, and the form to edit it for who may
+    (GET); saving an edit (POST). A refused edit is shown on the page with the text kept."""
+    note = notes.note_with_history(note_id)
+    if note is None:
+        raise Http404("No such note.")
+    may_edit = roles.may_edit_note(request.user, note)
+    form = NoteForm(initial={"body": note.body})
+    if request.method == "POST":
+        if not may_edit:
+            raise PermissionDenied("You may edit only your own notes.")
+        form = NoteForm(request.POST)
+        if form.is_valid():
+            try:
+                notes.edit_note(note, request.user, form.cleaned_data["body"])
+                messages.success(request, "Note saved.")
+                return redirect(f"{note.run.get_absolute_url()}#notes")
+            except notes.NoteRefused as exc:
+                form.add_error("body", str(exc))
+    versions, older = notes.shown_history(note)
+    context = {"note": note, "form": form, "may_edit": may_edit, "versions": versions, "older_versions": older}
+    return render(request, "runs/note.html", context, status=400 if form.errors else 200)
 
 
 @require_POST

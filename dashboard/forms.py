@@ -10,7 +10,8 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from runs.models import Environment, Note, Run, RunStatus, Suite, Verdict
+from runs.models import NOTE_MAX_CHARS, Environment, Note, Run, RunStatus, Suite, Verdict
+from runs.notes import MAX_NOTES_PER_RUN
 
 SORTS = {
     "-created": "Newest first",
@@ -91,6 +92,11 @@ class RunNowForm(forms.Form):
 
 
 class NoteForm(forms.ModelForm):
+    """A note's text; its limits (``runs.notes``) are said beside the box, and the browser
+    stops typing at the length limit (the textarea's maxlength)."""
+
+    max_notes = MAX_NOTES_PER_RUN
+
     class Meta:
         model = Note
         fields = ["body"]
@@ -98,3 +104,8 @@ class NoteForm(forms.ModelForm):
             "body": forms.Textarea(attrs={"rows": 8, "placeholder": "## Root cause\n\n## Five whys\n\n## Next steps"})
         }
         labels = {"body": "Note (Markdown)"}
+        help_texts = {"body": f"At most {NOTE_MAX_CHARS:,} characters; a run takes up to {MAX_NOTES_PER_RUN} notes."}
+
+    def error_text(self) -> str:
+        """What was wrong with the text, in a sentence for a flash message."""
+        return " ".join(str(error) for error in self.errors.get("body", [])) or "A note needs some text."

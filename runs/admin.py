@@ -119,8 +119,17 @@ class MeasurementAdmin(admin.ModelAdmin):
 
 @admin.register(Note)
 class NoteAdmin(admin.ModelAdmin):
+    """Read only: notes are written on the run page, through runs.notes, which keeps their
+    limits, their rendered HTML and their history."""
+
     list_display = ("run", "author", "created")
-    raw_id_fields = ("run",)
+    readonly_fields = ("run", "author", "body", "created")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Note | None = None) -> bool:
+        return False
 
 
 @admin.register(Webhook)

@@ -527,12 +527,17 @@ class FailureRule(models.Model):
         return self.label
 
 
+NOTE_MAX_CHARS = 20_000  # a long root-cause write-up (about 3,000 words); runs.notes enforces it
+
+
 class Note(models.Model):
-    """Human analysis of a run (root cause, five whys, next steps), in Markdown."""
+    """Human analysis of a run (root cause, five whys, next steps), in Markdown, and that
+    Markdown as sanitized HTML, rendered once when the note is saved (``runs.notes``)."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="notes")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    body = models.TextField()
+    body = models.TextField(max_length=NOTE_MAX_CHARS)
+    html = models.TextField(default="", editable=False)
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(auto_now=True)
 

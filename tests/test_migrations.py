@@ -88,3 +88,16 @@ def test_an_upgrade_gives_each_note_its_text_as_a_first_version_of_unknown_edito
     new = migrate([("runs", "0020_note_revisions")])
     [version] = new.get_model("runs", "NoteRevision").objects.all()
     assert (version.body, version.editor_id, version.as_moderator) == ("Root cause: DNS.", None, False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upgrade_renders_each_notes_html_once(migrate):
+    old = migrate([("runs", "0022_builtin_error_codes_as_words")])
+    environment = old.get_model("runs", "Environment").objects.create(name="staging", base_url="http://127.0.0.1:9")
+    suite = old.get_model("runs", "Suite").objects.create(name="web", title="Web")
+    run = old.get_model("runs", "Run").objects.create(environment=environment, suite=suite, base_url="http://x")
+    old.get_model("runs", "Note").objects.create(run=run, body="Root cause: **DNS** <script>x</script>")
+
+    new = migrate([("runs", "0023_note_html")])
+    [note] = new.get_model("runs", "Note").objects.all()
+    assert note.html == "<p>Root cause: <strong>DNS</strong> &lt;script&gt;x&lt;/script&gt;</p>\n"

@@ -5,6 +5,7 @@ golden-path history, and every page is fetched as each role within a size and qu
 
 import io
 from dataclasses import dataclass
+from itertools import cycle, islice
 
 import pytest
 from django.contrib.auth.models import Group
@@ -15,7 +16,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from runs.importers.service import import_results
-from runs.models import Category, Result, Run, RunStatus, Suite, Verdict
+from runs.models import NOTE_MAX_CHARS, Category, Result, Run, RunStatus, Suite, Verdict
+from runs.notes import MAX_NOTES_PER_RUN, add_note
 from tests.factories import EnvironmentFactory, ResultFactory, RunFactory, UserFactory
 from tests.samples import one_case_suites
 
@@ -25,6 +27,15 @@ PAGE_BYTES = 250_000  # the golden path's biggest page weighs 40 KB
 PAGE_QUERIES = 40
 GOLDEN_RUNS = 48  # with the two imports: the 50 runs a heatmap shows
 ROLES = {"manager": "Manager", "devops": "DevOps", "engineer": "Engineer", "superuser": None}
+# Notes at the length limit that python-markdown rendered slowly or that render largest.
+WORST_NOTES = [
+    "*a" * (NOTE_MAX_CHARS // 2),
+    "<" * NOTE_MAX_CHARS,
+    "[" * NOTE_MAX_CHARS,
+    "> " * (NOTE_MAX_CHARS // 2),
+    "#\n" * (NOTE_MAX_CHARS // 2),
+    "".join("  " * (i % 40) + "- [a\n" for i in range(NOTE_MAX_CHARS))[:NOTE_MAX_CHARS],
+]
 
 
 @dataclass
@@ -56,6 +67,9 @@ def world(golden_path) -> World:
         for n, case in enumerate(cases):
             outcome = Result.Outcome.FAILED if failing and n == 0 else Result.Outcome.PASSED
             ResultFactory(run=golden, test_case=case, outcome=outcome)
+    writer = UserFactory(username="note-writer", password=None)
+    for text in islice(cycle(WORST_NOTES), MAX_NOTES_PER_RUN):  # the most a run takes, each at the limit
+        add_note(golden, writer, text)
     files = (io.BytesIO(one_case_suites(SUITES, FAILING_EVERY, shift)) for shift in (0, 3))
     imported, reimported = (import_results(f, suite_name="ci-huge", environment_name="ci") for f in files)
     one_category_per_suite(imported.suite)

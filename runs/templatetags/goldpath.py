@@ -3,8 +3,6 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any, TypedDict
 
-import markdown as markdown_lib
-import nh3
 from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -12,6 +10,7 @@ from django.utils.safestring import mark_safe
 from probes.suite.model import StepBase
 from runs import notes
 from runs.analysis.mock import INDICATOR_LABELS
+from runs.exporters.markdown_text import safe_markdown
 from runs.models import Note
 
 register = template.Library()
@@ -51,10 +50,21 @@ def indicator_labels(flags: Iterable[str]) -> str:
 
 
 @register.filter
-def markdown(text: str | None) -> str:
-    """Render a note's Markdown; nh3 removes anything that could run script."""
-    html = markdown_lib.markdown(text or "", extensions=["fenced_code", "tables", "sane_lists"])
-    return mark_safe(nh3.clean(html))  # noqa: S308 - sanitized just above
+def note_html(note: Note) -> str:
+    """A note's Markdown as HTML: rendered and sanitized (nh3) when the note was saved."""
+    return mark_safe(note.html)  # noqa: S308 - sanitized by runs.notes.render_markdown
+
+
+@register.filter
+def notes_on_run_page(run_notes: list[Note]) -> list[tuple[Note, bool]]:
+    """Each note and whether the run page shows it in full (``runs.notes.on_run_page``)."""
+    return notes.on_run_page(run_notes)
+
+
+@register.filter
+def md_note(text: str) -> str:
+    """A note's Markdown made safe for a Markdown report (``safe_markdown``)."""
+    return safe_markdown(text)
 
 
 @register.simple_tag
