@@ -283,6 +283,9 @@ GOLDPATH_WEBHOOK_ALLOWED_HOSTS = [host.lower() for host in envlist("GOLDPATH_WEB
 
 # Largest JUnit / pytest-json file accepted by import_results and the import API.
 GOLDPATH_IMPORT_MAX_BYTES = envint("GOLDPATH_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
+# An import through the API stops with a 413 after this many seconds; gunicorn.conf.py reads
+# it too and gives its workers 30 s more, so none is killed in the middle of an import.
+GOLDPATH_WEB_IMPORT_SECONDS = envint("GOLDPATH_WEB_IMPORT_SECONDS", 150)
 
 # Every other request body (forms, JSON) is at most this, judged from Content-Length before
 # it is read (dashboard/bodylimit.py); files larger than FILE_UPLOAD_MAX_MEMORY_SIZE in an

@@ -5,6 +5,7 @@ transaction, and finish the run with the same analysis as a probe run's."""
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import IO, cast
@@ -47,6 +48,18 @@ class FileTooLarge(ImportFailed):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the file is larger than the import limit of {limit:,} bytes (GOLDPATH_IMPORT_MAX_BYTES)")
         self.limit = limit
+
+
+class ImportTooSlow(ImportFailed):
+    """The import ran past its time limit (the web's, GOLDPATH_WEB_IMPORT_SECONDS): it stops
+    with a reason while the web server would still answer, instead of having its worker
+    killed in mid-request (a 500)."""
+
+    def __init__(self, limit_s: float, stored: int) -> None:
+        super().__init__(
+            f"the import ran past the web's limit of {limit_s:g} s (GOLDPATH_WEB_IMPORT_SECONDS) after "
+            f"{stored:,} test cases; import a file this large with manage.py import_results"
+        )
 
 
 def detect_format(stream: IO[bytes]) -> str:
@@ -102,9 +115,13 @@ def import_results(
     user: User | None = None,
     max_bytes: int | None = None,
     request_key: str | None = None,
+    time_limit_s: float | None = None,
 ) -> Run:
     """Parse ``stream`` and store it as a finished run of ``suite_name`` on ``environment_name``
-    (``request_key``: the run's Run.request_key, so a retried upload finds the run it made)."""
+    (``request_key``: the run's Run.request_key, so a retried upload finds the run it made).
+    With ``time_limit_s``, ImportTooSlow once that has passed, checked before each batch
+    after the first (a file of one batch always completes)."""
+    started = time.monotonic()
     limited = LimitedReader(stream, max_bytes or settings.GOLDPATH_IMPORT_MAX_BYTES)
     if fmt == "auto":
         fmt = detect_format(stream)
@@ -134,6 +151,8 @@ def import_results(
         run = start_imported_run(suite, environment, user, request_key)
         writer = ImportWriter(suite, run, rules)
         while batch := list(islice(cases, BATCH)):
+            if time_limit_s is not None and writer.tally.total and time.monotonic() - started > time_limit_s:
+                raise ImportTooSlow(time_limit_s, writer.tally.total)
             writer.store(batch)
         tally = writer.tally
         if not tally.total:
