@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
@@ -14,11 +15,14 @@ from runs.models import Note
 from runs.reporting import build_report
 from runs.services import create_run
 from tests.conftest import GOLDEN_PATH, manage, wait_for
-from tests.factories import UserFactory
+from tests.factories import EnvironmentFactory, UserFactory
+from tests.webserver import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 API_RESPONSE = "API Response Time"  # the golden path's HTTP latency metric
+SUREFIRE = Path(__file__).parent / "fixtures" / "junit" / "surefire.xml"
+NOT_ASSESSED = "not assessed (imported results — they never touched the network from Goldpath)"
 
 SEED_SECTIONS = [
     "## Executive summary",
@@ -121,3 +125,65 @@ def test_the_command_names_an_unknown_run():
     result = manage("export_run", "999999", "--format", "md")
     assert result.returncode != 0
     assert "run #999999 does not exist" in result.stderr
+
+
+# --- how the run stands (runs.analysis.standing), as the pages read it -------------------------
+
+
+def test_an_import_has_its_realness_not_assessed_in_every_export_instead_of_suspect():
+    """Issue 15: unit tests were called "Realness: SUSPECT / authentication never seen
+    enforced" — realness does not apply to results that never touched the network."""
+    with SUREFIRE.open("rb") as junit:
+        imported = import_results(junit, suite_name="unit-tests", environment_name="ci")
+    markdown = export_run(imported, "md")[0]
+    assert f"**Realness: {NOT_ASSESSED.replace(' (', '** (', 1)}." in markdown
+    html = export_run(imported, "html")[0]
+    assert f"<strong>Realness: {NOT_ASSESSED.replace(' (', '</strong> (', 1)}." in html
+    for text in (markdown, html):
+        assert "SUSPECT" not in text and "Detected mock indicators" not in text
+        assert "authentication never seen enforced" not in text.lower()
+    data = json.loads(export_run(imported, "json")[0])
+    assert data["realness"]["verdict"] == "not assessed"
+    assert data["standing"] == {
+        "key": imported.verdict.lower().replace(" ", "-"),
+        "label": imported.verdict,
+        "reached": True,
+        "realness": "not assessed",
+        "notes": ["realness: not assessed (imported results)"],
+    }
+
+
+def test_a_run_that_reached_nothing_prints_not_assessed_instead_of_revenue_at_risk(celery_worker, golden_path):
+    """Every check of the golden path refused: the exports printed "$670,000 at risk"."""
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    run = wait_for(create_run(golden_path, EnvironmentFactory(name="typo", base_url=nowhere)))
+    assert set(run.results.values_list("failure_class", flat=True)) == {"connection-refused"}
+    assert run.mrr_at_risk > 0  # as stored: every capability's checks failed
+    unreachable = f"the probes could not reach {nowhere} — configuration or outage, revenue not assessed"
+    markdown = export_run(run, "md")[0]
+    assert f"**Business impact:** ${build_report(run).mrr.in_scope:,} MRR in scope; {unreachable}" in markdown
+    assert f"## Business impact assessment\n\nNot assessed: {unreachable}.\n" in markdown
+    assert "at risk" not in markdown.replace("revenue at risk", "")
+    html = export_run(run, "html")[0]
+    assert f"MRR in scope, {unreachable}</p>" in html and "MRR at risk" not in html
+    data = json.loads(export_run(run, "json")[0])
+    assert data["mrr_at_risk"] is None
+    assert data["standing"] == {
+        "key": "unreachable",
+        "label": "COULD NOT REACH",
+        "reached": False,
+        "realness": data["standing"]["realness"],
+        "notes": [unreachable.removeprefix("the probes "), *data["standing"]["notes"][1:]],
+    }
+
+
+def test_the_seed_runs_json_export_stands_as_its_verdict_with_its_revenue_at_risk(seed_run):
+    data = json.loads(export_run(seed_run, "json")[0])
+    assert data["standing"] == {
+        "key": "partial-success",
+        "label": "PARTIAL SUCCESS",
+        "reached": True,
+        "realness": "real",
+        "notes": [],
+    }
+    assert data["mrr_at_risk"]["total"] == 550_000 and data["realness"]["verdict"] == "REAL"

@@ -1,6 +1,7 @@
 """Where the pages finish reading a run through its standing (runs.analysis.standing): an
 imported suite is marked on Overview, so an import named like the probe suite never passes
-for it; Business's headline counts the environments that look mocked."""
+for it; the run page does not call an import's realness suspect; Business's headline counts
+the environments that look mocked."""
 
 import re
 from pathlib import Path
@@ -85,6 +86,26 @@ def test_an_import_suite_without_a_finished_run_is_marked_imported_too(manager):
     Run.objects.filter(pk=imported.pk).update(status=RunStatus.RUNNING)
     page = manager.get("/").content.decode()
     assert '<td>unit-tests <span class="tag" title="Imported from a CI results file' in page
+
+
+def test_the_run_page_says_an_imports_realness_was_not_assessed_instead_of_suspect(manager):
+    with SUREFIRE.open("rb") as junit:
+        imported = import_results(junit, suite_name="unit-tests", environment_name="ci")
+    page = manager.get(imported.get_absolute_url()).content
+    section = text(page).split("Real service validation", 1)[1].split("Failing tests")[0]
+    assert section.strip().startswith(
+        "Realness: not assessed (imported results — they never touched the network from Goldpath)."
+    )
+    assert "SUSPECT" not in section and "Detected mock indicators" not in section
+
+
+def test_a_probe_runs_validation_section_reads_its_realness_as_its_standing_does(manager, golden):
+    """Mock indicators make a probe run suspect whatever its evidence score, as its badge says."""
+    mocked = passed_run(golden, "mocked", realness_score=0.9, mock_count=8)
+    section = text(manager.get(mocked.get_absolute_url()).content).split("Real service validation", 1)[1]
+    assert section.strip().startswith("Realness: SUSPECT")
+    clean = passed_run(golden, "clean", realness_score=0.9)
+    assert "SUSPECT" not in text(manager.get(clean.get_absolute_url()).content)
 
 
 def test_the_business_headline_counts_the_environments_that_look_mocked(manager, golden):
