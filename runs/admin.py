@@ -21,7 +21,7 @@ from runs.models import (
 
 @admin.register(Environment)
 class EnvironmentAdmin(admin.ModelAdmin):
-    list_display = ("name", "base_url", "ws_url", "allowed_hosts", "owner")
+    list_display = ("name", "base_url", "ws_url", "allowed_hosts")
     search_fields = ("name", "base_url")
 
 

@@ -116,7 +116,6 @@ class Environment(models.Model):
         validators=[validate_variables],
         help_text="Overrides of suite variables; secrets only as ${env.NAME}.",
     )
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:
