@@ -24,7 +24,6 @@ from runs.analysis.classification import (
     Rule,
     backtracking_shape,
     classify,
-    close_codes,
     label_of,
 )
 from runs.history import active_rules
@@ -411,16 +410,3 @@ def test_a_backtracking_regex_saved_before_the_check_is_not_applied_and_the_admi
 )
 def test_an_admin_can_save_the_regexes_rules_usually_hold(pattern):
     validate_regex(pattern)
-
-
-def test_it_finds_close_codes_in_the_websocket_connections_of_the_evidence():
-    evidence = {
-        "connections": [
-            {"name": "subscriber", "type": "websocket", "close_code": 1011},
-            {"name": "sender", "type": "websocket", "close_code": 1000},
-            {"name": "feed", "type": "sse", "close_code": None},
-            {"name": "odd", "type": "websocket", "close_code": "1011"},
-        ]
-    }
-    assert close_codes(evidence) == {1000, 1011}
-    assert close_codes({}) == set()

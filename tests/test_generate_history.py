@@ -11,7 +11,7 @@ from probes.failures import CODES
 from probes.metrics import percentile
 from probes.suite.loader import load_suite_file
 from runs import history as run_history
-from runs.analysis.classification import BUILTIN_RULES, classify, close_codes
+from runs.analysis.classification import BUILTIN_RULES, classify
 from runs.analysis.mock import (
     CONSTANT,
     CONSTANT_RUNS,
@@ -114,7 +114,7 @@ def test_env_2_shows_the_seed_failure_mode(history):
     result = failing.filter(run__failed=3).select_related("test_case").first()
     assert result.test_case.node_id in {"websocket_message_send", "agent_execution_flow", "realtime_updates"}
     assert WS_CLOSED_1000 in result.message
-    assert 1000 in close_codes(result.evidence)
+    assert 1000 in {connection.get("close_code") for connection in result.evidence["connections"]}
     assert any(c.get("close_initiator") == "server" for c in result.evidence["connections"])
     run = result.run
     assert (run.verdict, run.mrr_at_risk) == ("PARTIAL SUCCESS", 550_000)  # the three checks' impact tags

@@ -586,7 +586,3 @@ def label_of(failure_class: str, labels: Mapping[str, str]) -> str:
 
 def websocket_records(evidence: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [c for c in evidence.get("connections") or [] if isinstance(c, dict) and c.get("type") == "websocket"]
-
-
-def close_codes(evidence: Mapping[str, Any]) -> set[int]:
-    return {r["close_code"] for r in websocket_records(evidence) if isinstance(r.get("close_code"), int)}
