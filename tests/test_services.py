@@ -86,11 +86,13 @@ def test_it_refuses_to_restart_a_finished_run():
 
 
 def test_it_claims_a_queued_run_for_a_worker():
+    before = timezone.now()
     run = claim_run(RunFactory().pk, "celery@host")
+    after = timezone.now()
     assert run is not None
     run.refresh_from_db()
-    assert (run.status, run.worker) == (RunStatus.RUNNING, "celery@host")
-    assert run.started_at is not None and run.heartbeat_at is not None
+    assert (run.status, run.worker, run.attempts) == (RunStatus.RUNNING, "celery@host", 1)
+    assert before <= run.started_at <= run.heartbeat_at <= after
 
 
 def test_it_claims_nothing_for_an_unknown_run():
@@ -111,7 +113,7 @@ def test_it_counts_each_recorded_result(running_run):
     record_result(running_run, second, outcome("failed", "HTTP 500 from /api/health"))
     running_run.refresh_from_db()
     assert (running_run.total, running_run.passed, running_run.failed) == (2, 1, 1)
-    assert running_run.heartbeat_at is not None
+    assert running_run.started_at <= running_run.heartbeat_at <= timezone.now()
     stored = running_run.results.get(test_case=second)
     assert (stored.outcome, stored.message, stored.duration_s) == ("failed", "HTTP 500 from /api/health", 0.25)
     assert stored.evidence == {"requests": [{"status": 200}]}
@@ -161,7 +163,7 @@ def test_it_finishes_a_run_with_a_critical_failure_as_fail(running_run):
     running_run.refresh_from_db()
     assert (running_run.status, running_run.verdict) == (RunStatus.FINISHED, "FAIL")
     assert (running_run.total, running_run.passed, running_run.failed, running_run.errors) == (4, 3, 0, 1)
-    assert running_run.finished_at is not None and running_run.duration_s >= 0
+    assert running_run.duration_s == (running_run.finished_at - running_run.started_at).total_seconds()
 
 
 def test_it_finishes_a_run_with_a_non_critical_failure_as_partial_success(running_run):
@@ -179,7 +181,7 @@ def test_it_ends_a_failed_run_as_error_and_keeps_its_results(running_run):
     running_run.refresh_from_db()
     assert running_run.status == RunStatus.ERROR
     assert running_run.status_message == "The worker hit an internal error (KeyError: 'x')"
-    assert running_run.finished_at is not None and running_run.duration_s is not None
+    assert running_run.duration_s == (running_run.finished_at - running_run.started_at).total_seconds()
     assert running_run.results.count() == 1
 
 
