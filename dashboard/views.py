@@ -25,7 +25,6 @@ from runs.notes import notes_with_history
 from runs.overview import SPARKLINE_RUNS, overview_rows
 from runs.reporting import build_report, compared_results, metric_facts
 from runs.services import not_runnable_reason
-from runs.state import standing_of
 
 RUNS_PER_PAGE = 25
 CASE_HISTORY_RUNS = 50
@@ -68,14 +67,13 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     not_runnable = not_runnable_reason(run.suite)
     report = build_report(run)
     category_rows, more_categories = most_failing(report.categories, RUN_CATEGORIES)
-    outcomes = ((result.outcome, result.failure_class) for result in report.results)
     return render(
         request,
         "runs/detail.html",
         {
             "run": run,
             "report": report,
-            "standing": standing_of(run, outcomes) if run.verdict else None,
+            "standing": report.standing,
             "category_rows": category_rows,
             "more_categories": more_categories,
             "progress": _progress(report.results),
