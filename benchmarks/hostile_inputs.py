@@ -89,12 +89,19 @@ class Session:
             self.browsers[role] = client
         return self.browsers[role]
 
-    def form_post(self, role: str, path: str, data: dict[str, str]) -> httpx.Response:
+    def form_post(
+        self, role: str, path: str, data: dict[str, str], page: str = "", follow: bool = False
+    ) -> httpx.Response:
+        """POST a form to ``path`` as it is sent from ``page`` (default: ``path`` itself),
+        following the answer's redirect if ``follow``."""
         client = self.browser(role)
-        token = CSRF.search(client.get(path).text)
-        assert token, f"no form on {path}"
+        token = CSRF.search(client.get(page or path).text)
+        assert token, f"no form on {page or path}"
         return client.post(
-            path, data={**data, "csrfmiddlewaretoken": token.group(1)}, headers={"Referer": self.base_url}
+            path,
+            data={**data, "csrfmiddlewaretoken": token.group(1)},
+            headers={"Referer": self.base_url},
+            follow_redirects=follow,
         )
 
     def import_file(self, data: bytes, role: str = "Engineer", suite: str = "ci", **form: str) -> httpx.Response:
@@ -269,6 +276,50 @@ def cases() -> list[Case]:
         *upload(backtracking_messages, 201, stored=True, suite="backtrack"),
     )
 
+    # the second attack (issue 14, rerun): what got through the first fixes
+    add(
+        "import: accepted — pytest-json, 10^7 empty objects under an ignored key (30 MB)",
+        *upload(
+            lambda: b'{"junk": [' + b"{}," * 10**7 + b'{}], "tests": [{"nodeid": "t.py::a", "outcome": "passed"}]}',
+            201,
+            stored=True,
+            suite="json-junk",
+            format="pytest-json",
+        ),
+    )
+    add(
+        'import: time="1_5" (Python\'s float() reads 15)',
+        *upload(junit('<testcase classname="c" name="t" time="1_5"/>'), 400),
+    )
+    add(
+        "import: an Engineer into an environment nobody created",
+        *upload(junit('<testcase classname="c" name="t"/>'), 400, says="DevOps create it", environment="nowhere"),
+    )
+    add(
+        "import: accepted — lookalike suite name 'Golden pаth' (Cyrillic а), titled by its slug",
+        *upload(junit('<testcase classname="c" name="t"/>'), 201, stored=True, suite="Golden pаth"),
+    )
+    add(
+        "note: 20,001 characters of '*a'",
+        lambda s: s.form_post(
+            "Engineer", "/runs/1/notes/", {"body": "*a" * 10_000 + "*"}, page="/runs/1/", follow=True
+        ),
+        200,  # back on the run page, which says why
+        says="at most 20,?000 characters",
+        requests=3,
+    )
+    add(
+        "api: 4 runs of one suite on one environment at once",
+        lambda s: [
+            s.api("Engineer").post("/api/v1/runs", json={"suite": "golden-path", "environment": "staging"})
+            for _ in range(4)
+        ][-1],
+        429,
+        stored=True,
+        says="already queued or running",
+        requests=4,
+    )
+
     # bodies judged before they are read
     add("upload: 3 GB announced by a Manager token", announced("Manager", 3 * 1024 * MiB), 403)
     add("upload: 3 GB announced by an Engineer token", announced("Engineer", 3 * 1024 * MiB), 413)
@@ -378,6 +429,22 @@ def cases() -> list[Case]:
             return answer
 
     add("login: 25 wrong passwords for one user", login_flood, 429, requests=50)
+
+    def spelled_login_flood(session: Session) -> httpx.Response:
+        """The same account under the spellings authentication folds together."""
+        spellings = [" manager", "manager\t", "ｍanager", "Manager", "MANAGER "]
+        with httpx.Client(base_url=session.base_url, timeout=30) as client:
+            for n in range(25):
+                token = CSRF.search(client.get("/accounts/login/").text)
+                data = {
+                    "username": spellings[n % len(spellings)],
+                    "password": "wrong",
+                    "csrfmiddlewaretoken": token.group(1) if token else "",
+                }
+                answer = client.post("/accounts/login/", data=data, headers={"Referer": session.base_url})
+            return answer
+
+    add("login: 25 wrong passwords for one user in 5 spellings", spelled_login_flood, 429, requests=50)
     return listed
 
 
@@ -428,6 +495,8 @@ def main() -> None:
             user.groups.add(Group.objects.get(name=role))
         tokens[role] = create_token(user, "hostile-inputs")[1]
     Environment.objects.create(name="ci", base_url="")  # Engineers import only into existing environments
+    # No worker serves this benchmark: runs asked for stay queued, so the queue limit shows.
+    Environment.objects.create(name="staging", base_url="http://127.0.0.1:9", allowed_hosts="127.0.0.1")
 
     port = free_port()
     log = (Path(env["GOLDPATH_DATA_DIR"]) / "gunicorn.log").open("w")
