@@ -232,6 +232,7 @@ def dispatch_run(run: Run, raise_error: bool = True) -> None:
     try:
         execute_run.apply_async(
             args=(run.pk,),
+            queue=settings.CELERY_TASK_DEFAULT_QUEUE,  # GOLDPATH_QUEUE as the settings say now
             # No limits in the message: the worker's GOLDPATH_RUN_TIME_LIMIT decides, not the
             # sender's (Celery would copy the sending process's task defaults into it). The
             # stubs want an int; None is Celery's "none given".

@@ -6,6 +6,7 @@ racing for the last place get it once — on SQLite and on PostgreSQL alike."""
 
 import logging
 import threading
+import uuid
 
 import pytest
 from django.contrib.auth.models import Group
@@ -130,10 +131,12 @@ def test_a_schedule_slot_of_a_full_pair_is_skipped_and_logged(pair, caplog):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_requests_racing_for_the_last_places_get_them_once(pair):
+def test_requests_racing_for_the_last_places_get_them_once(pair, settings):
     """Ten API starts at the same moment, each in its own thread and database connection:
     the environment's row lock (PostgreSQL) or the immediate transaction (SQLite) lets the
-    count and the insert of one request finish before the next one counts."""
+    count and the insert of one request finish before the next one counts. The runs go to a
+    queue no worker serves: the test session's worker would end them and free places."""
+    settings.CELERY_TASK_DEFAULT_QUEUE = f"goldpath-unserved-{uuid.uuid4().hex}"
     clients = [token_client() for _ in range(10)]
     barrier = threading.Barrier(len(clients))
     statuses: list[int] = []
