@@ -1,6 +1,7 @@
 """The schema is one migration (squashed while the project was unreleased) that also seeds
-what a new installation starts with; a database that applied the 23 it replaced takes it
-as applied. These tests keep the models, the migration and the seeded data in step."""
+what a new installation starts with; a database that applied the 22 it replaced takes it
+as applied and goes on with the migrations after it. These tests keep the models, the
+migrations and the seeded data in step, and upgrade a database of the last release."""
 
 import io
 from dataclasses import fields
@@ -17,7 +18,7 @@ from runs.analysis.classification import BUILTIN_RULES, Rule
 from runs.models import FailureRule
 from runs.roles import ROLES
 
-SQUASHED = ("runs", "0001_squashed_0023_note_html")
+SQUASHED = ("runs", "0001_squashed_0022_builtin_error_codes_as_words")
 
 
 def test_the_models_need_no_migration_the_repository_lacks(db):
@@ -26,10 +27,10 @@ def test_the_models_need_no_migration_the_repository_lacks(db):
     assert out.getvalue().strip() == "No changes detected"
 
 
-def test_a_database_of_the_23_replaced_migrations_takes_the_squashed_one_as_applied(db):
+def test_the_squashed_migration_replaces_the_22_an_installation_of_the_first_version_applied(db):
     loader = MigrationLoader(connection)
     squashed = loader.disk_migrations[SQUASHED]
-    assert len(squashed.replaces) == 23 and squashed.replaces[-1] == ("runs", "0023_note_html")
+    assert len(squashed.replaces) == 22 and squashed.replaces[-1] == ("runs", "0022_builtin_error_codes_as_words")
     assert loader.graph.root_nodes("runs") == [SQUASHED]
 
 

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0001_squashed_0023_note_html'),
+        ('runs', '0023_note_html'),
     ]
 
     operations = [

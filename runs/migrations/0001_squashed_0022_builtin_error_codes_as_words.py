@@ -1,8 +1,8 @@
-"""Goldpath's schema as one migration (the 23 written while the project was unreleased,
+"""Goldpath's schema as one migration (the 22 written while the project was unreleased,
 squashed on 2026-12-02), plus the data a new installation starts with: the three role
 groups and the built-in failure rules, written out here as values so this migration does
 the same whatever runs.analysis.classification later says (a changed built-in rule needs a
-data migration of its own). A database that applied all 23 takes this one as applied."""
+data migration of its own). A database that applied all 22 takes this one as applied."""
 
 import django.db.models.deletion
 import django.utils.timezone
@@ -84,7 +84,6 @@ class Migration(migrations.Migration):
         ("runs", "0020_note_revisions"),
         ("runs", "0021_suite_version_based_on"),
         ("runs", "0022_builtin_error_codes_as_words"),
-        ("runs", "0023_note_html"),
     ]
 
     dependencies = [
@@ -163,8 +162,7 @@ class Migration(migrations.Migration):
             name='Note',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('body', models.TextField(max_length=20000)),
-                ('html', models.TextField(default='', editable=False)),
+                ('body', models.TextField()),
                 ('created', models.DateTimeField(default=django.utils.timezone.now)),
                 ('updated', models.DateTimeField(auto_now=True)),
                 ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
