@@ -4,8 +4,9 @@ import os
 
 from celery import Celery
 from celery.signals import beat_init, celeryd_init
+from django.conf import settings
 
-from dashboard.installation import prepare
+from dashboard.installation import prepare, secret_key
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 
@@ -18,6 +19,9 @@ app.autodiscover_tasks()
 @beat_init.connect
 def prepare_installation(**signal: object) -> None:
     """A worker or beat, started before anything else on a fresh installation, creates what
-    it needs (the file-system broker's folders) as it starts. Not on import: the settings'
-    package imports this module, and importing the settings creates nothing."""
+    it needs (the file-system broker's folders, the secret key) as it starts. Not on import:
+    the settings' package imports this module, and importing the settings creates nothing.
+    Celery's command line read the settings before this signal, when no key file existed
+    yet, so the key prepare() wrote is set here: web and worker processes share one key."""
     prepare()
+    settings.SECRET_KEY = secret_key()

@@ -52,6 +52,22 @@ def test_the_settings_read_the_prepared_key(tmp_path):
     assert output(code, GOLDPATH_DATA_DIR=data) == (tmp_path / "data" / "secret_key").read_text()
 
 
+def test_a_worker_started_first_on_a_fresh_installation_uses_the_key_it_prepared(tmp_path):
+    """``celery -A dashboard worker`` reads the settings (no key file yet: an empty key)
+    before its start-up signal prepares the installation; the signal sets the new key."""
+    data = tmp_path / "data"
+    code = (
+        "import django; django.setup(); from django.conf import settings;"
+        "from dashboard.celery import app; app.loader.import_default_modules();"  # as the CLI does
+        "from celery.signals import celeryd_init;"
+        "celeryd_init.send(sender='worker@test', instance=None, conf=app.conf);"
+        "print(settings.SECRET_KEY)"
+    )
+    assert output(code, GOLDPATH_DATA_DIR=str(data), CELERY_BROKER_URL="filesystem://localhost/") == (
+        (data / "secret_key").read_text()
+    )
+
+
 def test_a_key_from_the_environment_is_used_and_none_is_written(tmp_path):
     data = tmp_path / "data"
     code = (
