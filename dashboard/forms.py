@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from runs.models import NOTE_MAX_CHARS, Environment, Note, Run, RunStatus, Suite, Verdict
-from runs.notes import MAX_NOTES_PER_RUN
+from runs.notes import MAX_NOTES_PER_RUN, one_newline
 
 SORTS = {
     "-created": "Newest first",
@@ -91,6 +91,13 @@ class RunNowForm(forms.Form):
     request_key = forms.CharField(max_length=64, required=False)
 
 
+class NoteText(forms.CharField):
+    """A note's text with a line break counted once, as the textarea's maxlength counts it."""
+
+    def to_python(self, value: object) -> str:
+        return one_newline(super().to_python(value) or "")
+
+
 class NoteForm(forms.ModelForm):
     """A note's text; its limits (``runs.notes``) are said beside the box, and the browser
     stops typing at the length limit (the textarea's maxlength)."""
@@ -100,6 +107,7 @@ class NoteForm(forms.ModelForm):
     class Meta:
         model = Note
         fields = ["body"]
+        field_classes = {"body": NoteText}
         widgets = {
             "body": forms.Textarea(attrs={"rows": 8, "placeholder": "## Root cause\n\n## Five whys\n\n## Next steps"})
         }

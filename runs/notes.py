@@ -44,6 +44,12 @@ def render_markdown(text: str) -> str:
     return nh3.clean(_MARKDOWN.render(text))
 
 
+def one_newline(text: str) -> str:
+    """Line breaks as one character: a browser sends a textarea's as CR LF, yet its
+    maxlength counted each as one, so a note the page let through must fit the limit."""
+    return text.replace("\r\n", "\n")
+
+
 def _checked_html(body: str) -> str:
     """``body`` rendered, or NoteRefused saying which limit it is over."""
     if not body.strip():
@@ -67,6 +73,7 @@ def add_note(run: Run, author: User, body: str) -> Note:
     """A new note on ``run``, or NoteRefused (too long, renders too large, or the run has
     ``MAX_NOTES_PER_RUN`` already). The run's row is locked while its notes are counted, so
     two notes racing for the last place cannot both take it."""
+    body = one_newline(body)
     html = _checked_html(body)
     with transaction.atomic():
         Run.objects.select_for_update().filter(pk=run.pk).values_list("pk").first()
@@ -83,6 +90,7 @@ def edit_note(note: Note, editor: User, body: str) -> bool:
     """Make ``body`` the note's text and its newest version (whoever may edit it is the
     caller's decision, ``runs.roles.may_edit_note``). False if the text did not change;
     NoteRefused if it is over a limit."""
+    body = one_newline(body)
     if body == note.body:
         return False
     html = _checked_html(body)

@@ -175,3 +175,10 @@ def test_a_note_is_rendered_once_when_saved_and_sanitized(run, alice):
     alice.post(f"/notes/{note().pk}/", {"body": "**bold** <script>alert(1)</script> [j](javascript:alert(2))"})
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
     assert note().html == f"<p><strong>bold</strong> {escaped} [j](javascript:alert(2))</p>\n"
+
+
+def test_a_note_the_browser_let_through_fits_although_it_sends_cr_lf(run, alice):
+    """The textarea's maxlength counts a line break once; the browser sends two characters."""
+    body = ("x" * 99 + "\r\n") * 198 + "x" * 100  # 19,900 characters as the page counts them
+    alice.post(f"/runs/{run.pk}/notes/", {"body": body})
+    assert Note.objects.filter(run=run).last().body == body.replace("\r\n", "\n")
