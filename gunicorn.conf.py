@@ -14,8 +14,11 @@ limit_request_field_size = 8190  # bytes per header (session and CSRF cookies in
 # is killed and replaced: one slow client cannot hold a worker for ever. The longest request
 # there is, an import through the API, stops itself with a 413 after
 # GOLDPATH_WEB_IMPORT_SECONDS (dashboard/settings.py: 150 by default, nearly 4x the 39 s a
-# 1,000,000-case file took on PostgreSQL); this leaves 30 s more for the upload and the answer.
-timeout = int(os.environ.get("GOLDPATH_WEB_IMPORT_SECONDS") or 150) + 30
+# 1,000,000-case file took on PostgreSQL). It checks before each batch of 5,000 cases, so the
+# last batch, the run's analysis and the commit come after it (about 15 s for 1,000,000 cases
+# on PostgreSQL), and the body was read before it started: 90 s more covers those and an
+# upload through a proxy that buffers it; a client trickling 200 MB in directly may not fit.
+timeout = int(os.environ.get("GOLDPATH_WEB_IMPORT_SECONDS") or 150) + 90
 # gunicorn 25.1+ opens a control socket for `gunicornc` at one path per account
 # ($XDG_RUNTIME_DIR/gunicorn.ctl, else ~/.gunicorn/gunicorn.ctl): each gunicorn started
 # removes the previous one's socket, and the first to stop removes the path. Goldpath
