@@ -7,6 +7,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from django.test import Client
 
 from probes.suite.loader import load_suite_file
 from runs.exporters.formats import FORMATS, export_run
@@ -175,6 +176,13 @@ def test_a_run_that_reached_nothing_prints_not_assessed_instead_of_revenue_at_ri
         "realness": data["standing"]["realness"],
         "notes": [unreachable.removeprefix("the probes "), *data["standing"]["notes"][1:]],
     }
+    assert "### Overall status: **COULD NOT REACH**" in markdown
+    assert ">COULD NOT REACH</span></p>" in html
+    page = Client()
+    page.force_login(UserFactory(username="devops-viewer", is_superuser=True))
+    run_page = page.get(run.get_absolute_url()).content.decode()
+    section = run_page.split("<h2>Business impact</h2>", 1)[1].split("</section>", 1)[0]
+    assert f'<p class="bad">Not assessed: {unreachable}.</p>' in section and "High impact:" not in section
 
 
 def test_the_seed_runs_json_export_stands_as_its_verdict_with_its_revenue_at_risk(seed_run):
