@@ -10,9 +10,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from dashboard.forms import NoteForm, RerunForm, RunNowForm
+from dashboard.forms import NoteForm, RerunForm, RunNowForm, note_draft_key
 from runs import notes, roles, tokens
-from runs.models import Run, RunStatus
+from runs.models import NOTE_MAX_CHARS, Run, RunStatus
 from runs.services import DispatchError, NothingToRerun, NotRunnable, QueueFull, create_rerun, create_run
 
 
@@ -82,8 +82,11 @@ def add_note(request: roles.LoggedInRequest, run_id: int) -> HttpResponse:
         try:
             notes.add_note(run, request.user, form.cleaned_data["body"])
             messages.success(request, "Note added.")
+            return redirect(f"{run.get_absolute_url()}#notes")
         except notes.NoteRefused as exc:
             messages.error(request, str(exc))
+    # Refused: the run page offers the text again, so nothing typed is lost.
+    request.session[note_draft_key(run.pk)] = request.POST.get("body", "")[: 2 * NOTE_MAX_CHARS]
     return redirect(f"{run.get_absolute_url()}#notes")
 
 

@@ -91,6 +91,12 @@ class RunNowForm(forms.Form):
     request_key = forms.CharField(max_length=64, required=False)
 
 
+def note_draft_key(run_id: int) -> str:
+    """Where a refused note's text waits in the session (the database's, Django's default)
+    for the run page's form."""
+    return f"note-draft-{run_id}"
+
+
 class NoteText(forms.CharField):
     """A note's text with a line break counted once, as the textarea's maxlength counts it."""
 

@@ -11,7 +11,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from dashboard.forms import NoteForm, RunFilterForm, new_request_key
+from dashboard.forms import NoteForm, RunFilterForm, new_request_key, note_draft_key
 from runs import history, roles
 from runs.analysis.categories import most_failing
 from runs.analysis.comparison import compare_runs
@@ -82,7 +82,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
             "flagged": top(report.flagged_results, RESULTS_SHOWN),
             "notes": notes,
             "editable_notes": {note.pk for note in notes if roles.may_edit_note(request.user, note)},
-            "note_form": NoteForm(),
+            "note_form": NoteForm(initial={"body": request.session.pop(note_draft_key(run.pk), "")}),
             "reruns": run.reruns.order_by("-pk")[:10],
             "categories": run.suite.categories.filter(name__in=[row.name for row in category_rows]),
             "request_key": new_request_key(),

@@ -182,3 +182,13 @@ def test_a_note_the_browser_let_through_fits_although_it_sends_cr_lf(run, alice)
     body = ("x" * 99 + "\r\n") * 198 + "x" * 100  # 19,900 characters as the page counts them
     alice.post(f"/runs/{run.pk}/notes/", {"body": body})
     assert Note.objects.filter(run=run).last().body == body.replace("\r\n", "\n")
+
+
+def test_a_refused_note_comes_back_in_the_form_with_the_reason(run, alice):
+    too_long = "word " * 4_001  # 20,005 characters
+    response = alice.post(f"/runs/{run.pk}/notes/", {"body": too_long}, follow=True)
+    page = response.content.decode()
+    assert "at most 20000 characters" in page.replace(",", "")
+    assert f">\n{too_long}</textarea>" in page  # nothing typed is lost
+    assert not Note.objects.filter(run=run, body=too_long).exists()
+    assert too_long not in alice.get(f"/runs/{run.pk}/").content.decode()  # offered once
