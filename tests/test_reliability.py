@@ -126,14 +126,10 @@ def test_a_dispatched_run_leaves_its_time_limit_to_the_worker(settings):
     # Bound in this process, as in a web process that imported it: with this process's limit.
     assert execute_run.soft_time_limit == settings.GOLDPATH_RUN_TIME_LIMIT
     queue = f"goldpath-limits-{os.getpid()}-{time.monotonic_ns()}"
-    default = current_app.conf.task_default_queue
-    current_app.conf.task_default_queue = queue
-    try:
-        dispatch_run(RunFactory())
-        with current_app.connection_for_read() as connection:
-            message = connection.SimpleQueue(queue).get(timeout=10)
-            message.ack()
-    finally:
-        current_app.conf.task_default_queue = default
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue  # runs are sent to the queue the settings name
+    dispatch_run(RunFactory())
+    with current_app.connection_for_read() as connection:
+        message = connection.SimpleQueue(queue).get(timeout=10)
+        message.ack()
     assert message.headers["task"] == "runs.execute_run"
     assert message.headers["timelimit"] in ([None, None], (None, None))
