@@ -416,35 +416,27 @@ def cases() -> list[Case]:
     )
 
     # sessions
-    def login_flood(session: Session) -> httpx.Response:
-        with httpx.Client(base_url=session.base_url, timeout=30) as client:
-            for _ in range(25):
-                token = CSRF.search(client.get("/accounts/login/").text)
-                data = {
-                    "username": "engineer",
-                    "password": "wrong",
-                    "csrfmiddlewaretoken": token.group(1) if token else "",
-                }
-                answer = client.post("/accounts/login/", data=data, headers={"Referer": session.base_url})
-            return answer
+    def login_flood(*spellings: str) -> Callable[[Session], httpx.Response]:
+        """25 wrong passwords, the user name taken from ``spellings`` in turn."""
 
-    add("login: 25 wrong passwords for one user", login_flood, 429, requests=50)
+        def send(session: Session) -> httpx.Response:
+            with httpx.Client(base_url=session.base_url, timeout=30) as client:
+                for n in range(25):
+                    token = CSRF.search(client.get("/accounts/login/").text)
+                    data = {
+                        "username": spellings[n % len(spellings)],
+                        "password": "wrong",
+                        "csrfmiddlewaretoken": token.group(1) if token else "",
+                    }
+                    answer = client.post("/accounts/login/", data=data, headers={"Referer": session.base_url})
+                return answer
 
-    def spelled_login_flood(session: Session) -> httpx.Response:
-        """The same account under the spellings authentication folds together."""
-        spellings = [" manager", "manager\t", "ｍanager", "Manager", "MANAGER "]
-        with httpx.Client(base_url=session.base_url, timeout=30) as client:
-            for n in range(25):
-                token = CSRF.search(client.get("/accounts/login/").text)
-                data = {
-                    "username": spellings[n % len(spellings)],
-                    "password": "wrong",
-                    "csrfmiddlewaretoken": token.group(1) if token else "",
-                }
-                answer = client.post("/accounts/login/", data=data, headers={"Referer": session.base_url})
-            return answer
+        return send
 
-    add("login: 25 wrong passwords for one user in 5 spellings", spelled_login_flood, 429, requests=50)
+    add("login: 25 wrong passwords for one user", login_flood("engineer"), 429, requests=50)
+    # the same account under the spellings authentication folds together
+    spellings = login_flood(" manager", "manager\t", "ｍanager", "Manager", "MANAGER ")
+    add("login: 25 wrong passwords for one user in 5 spellings", spellings, 429, requests=50)
     return listed
 
 
