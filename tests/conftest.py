@@ -32,7 +32,7 @@ import pytest  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from probes.target.server import TargetServer  # noqa: E402
-from tests.factories import EnvironmentFactory  # noqa: E402
+from tests.factories import EnvironmentFactory, UserFactory  # noqa: E402
 
 WORKER_READY_TIMEOUT_S = 60
 
@@ -161,6 +161,13 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     process.log_path = log_path
     yield process
     stop_process(process)
+
+
+@pytest.fixture
+def manager(client):
+    """The test client logged in as a Manager, who reads every page."""
+    client.force_login(UserFactory(username="manager", role="Manager"))
+    return client
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from tests.factories import (
     ResultFactory,
     RunFactory,
     SuiteFactory,
-    UserFactory,
 )
 from tests.factories import TestCaseFactory as CheckFactory
 
@@ -25,12 +24,6 @@ pytestmark = pytest.mark.django_db
 
 SUREFIRE = Path(__file__).parent / "fixtures" / "junit" / "surefire.xml"
 PASSED = Result.Outcome.PASSED
-
-
-@pytest.fixture
-def manager(client):
-    client.force_login(UserFactory(username="manager", role="Manager"))
-    return client
 
 
 @pytest.fixture

@@ -78,12 +78,6 @@ ALL_PASS = {"send": (PASSED, ""), "login": (PASSED, ""), "socket": (PASSED, "")}
 REFUSED = {node: (FAILED, "connection-refused") for node in ("send", "login", "socket")}
 
 
-@pytest.fixture
-def manager(client):
-    client.force_login(UserFactory(username="manager", role="Manager"))
-    return client
-
-
 def text(html: bytes) -> str:
     """A page's words, tags dropped and spaces squeezed, for sentences split by markup."""
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html.decode()))
