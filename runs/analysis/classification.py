@@ -165,6 +165,7 @@ def _needles(items: Iterable[tuple[Any, Any]]) -> list[frozenset[str]]:
     return groups
 
 
+@lru_cache(maxsize=512)  # active_rules checks every stored rule each time rules are loaded
 def backtracking_shape(pattern: str) -> str:
     """Why a rule's pattern could take time exponential (or worse than quadratic) in the
     text it reads, or "" when it has none of those shapes: checked when an admin saves a
