@@ -69,13 +69,18 @@ def page_for(browser, live_server):
         context.close()
 
 
+SCREENSHOTS = bool(os.environ.get("GOLDPATH_SCREENSHOT_DIR"))
+# Checks failing against the close-after-send target answering 1.5 s late: the seed's three,
+# and with the shipped targets (screenshots) the API response-time check's 100 ms as well.
+LATE_TARGET_FAILURES = 4 if SCREENSHOTS else 3
+
+
 @pytest.fixture
 def golden_path(request):
     """The suite these pages show. For README screenshots (GOLDPATH_SCREENSHOT_DIR set) the
     suite as shipped, so the pages show its real targets; otherwise its targets are relaxed
     (see conftest) so that no assertion depends on the machine's speed."""
-    fixture = "golden_path_as_shipped" if os.environ.get("GOLDPATH_SCREENSHOT_DIR") else "golden_path"
-    return request.getfixturevalue(fixture)
+    return request.getfixturevalue("golden_path_as_shipped" if SCREENSHOTS else "golden_path")
 
 
 def screenshot(page, name: str, tmp_path: Path) -> None:
@@ -108,17 +113,17 @@ def test_an_engineer_reruns_failed_checks_and_watches_them_live(
     page.goto(f"{live_server.url}{parent.get_absolute_url()}")
     screenshot(page, "run-detail", tmp_path)
     with page.expect_navigation():
-        page.get_by_role("button", name="Rerun failed (3)").click()
+        page.get_by_role("button", name=f"Rerun failed ({LATE_TARGET_FAILURES})").click()
 
     child = Run.objects.get(parent=parent)
     assert page.url.endswith(child.get_absolute_url())
     if not Run.objects.get(pk=child.pk).is_done:  # the child's live view
         page.wait_for_selector("[data-progress-url]", timeout=10_000)
     page.wait_for_selector("text=Overall status", timeout=30_000)  # the page updated itself
-    assert page.locator(".result-failed").count() == 3
+    assert page.locator(".result-failed").count() == LATE_TARGET_FAILURES
     assert "rerun of" in page.locator(".meta").inner_text()
     child.refresh_from_db()
-    assert (child.scope, child.total, child.failed) == ("failed", 3, 3)
+    assert (child.scope, child.total, child.failed) == ("failed", LATE_TARGET_FAILURES, LATE_TARGET_FAILURES)
     assert page.console_errors == []
 
 
