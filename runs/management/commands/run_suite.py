@@ -54,7 +54,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         loaded = load_all_suites()
         for path, error in loaded.errors.items():
-
             if declared_name(path) == options["suite"]:
                 raise CommandError(str(error))
             self.stderr.write(f"Not loaded (its suite keeps its current version): {error}")
